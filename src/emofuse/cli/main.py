@@ -1,0 +1,80 @@
+"""Entry point of the ``emofuse`` command: mounts each stage's sub-commands.
+
+Sub-command modules are imported lazily-ish: each module keeps heavy imports (torch, transformers)
+inside its command functions so that ``emofuse --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import typer
+
+from emofuse.errors import EmofuseError
+
+app = typer.Typer(
+    name="emofuse",
+    help="Speech emotion recognition from how it sounds and what is said.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (module, attribute, name, help): a Typer sub-app (group) or a plain command function.
+_GROUPS = [
+    ("emofuse.cli.corpus", "app", "corpus", "Read corpora, make evaluation splits, check for leaks."),
+    ("emofuse.cli.store", "app", "store", "Inspect and prune the feature store."),
+]
+_COMMANDS = [
+    ("emofuse.cli.transcribe", "transcribe"),
+    ("emofuse.cli.extract", "extract"),
+    ("emofuse.cli.run", "run"),
+    ("emofuse.cli.quickstart", "quickstart"),
+    ("emofuse.cli.predict", "predict"),
+    ("emofuse.cli.serve", "serve"),
+]
+
+
+def _mount() -> None:
+    for module_name, attr, name, help_text in _GROUPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        app.add_typer(getattr(module, attr), name=name, help=help_text)
+    for module_name, name in _COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        app.command(name=name)(getattr(module, name))
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("EMOFUSE_OFFLINE") == "1" else None
+
+
+_mount()
+
+
+def main() -> None:
+    """Run the CLI, turning emofuse's own errors into one clear line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except EmofuseError as exc:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(2) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        raise SystemExit(1) from None

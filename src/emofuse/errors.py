@@ -1,0 +1,31 @@
+"""Errors emofuse raises on bad input. Each message names the file, row or key, and says what to do."""
+
+from __future__ import annotations
+
+
+class EmofuseError(Exception):
+    """Base class of every error emofuse raises on purpose."""
+
+
+class AudioError(EmofuseError):
+    """An audio file is missing, unreadable, corrupt or otherwise unusable."""
+
+
+class CorpusError(EmofuseError):
+    """A corpus on disk or a manifest is malformed (missing files, unknown labels, duplicate ids)."""
+
+
+class ConfigError(EmofuseError):
+    """A recipe or configuration has an unknown key or a bad value."""
+
+
+class ModelLoadError(EmofuseError):
+    """A pretrained or packaged model cannot be loaded (missing, offline, tampered or mismatched)."""
+
+
+class TranscriptionError(EmofuseError):
+    """Transcription or alignment failed."""
+
+
+class FeatureStoreError(EmofuseError):
+    """The feature store is missing an entry or holds a damaged one."""

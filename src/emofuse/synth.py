@@ -1,0 +1,53 @@
+"""Real speech without network: espeak-ng (Debian package ``espeak-ng``) speaking to a file.
+
+Used by the demo corpus and by the tests. espeak-ng varies pitch (``-p``), speed (``-s``) and loudness (``-a``),
+and plants known pauses through SSML ``<break time="800ms"/>``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from emofuse.errors import EmofuseError
+
+
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def speak(
+    text: str,
+    out_path: str | Path,
+    *,
+    voice: str = "en-us",
+    speed_wpm: int = 150,
+    pitch: int = 50,
+    amplitude: int = 100,
+    ssml: bool = False,
+    sample_rate_hz: int | None = 16_000,
+) -> Path:
+    """Synthesise ``text`` into the WAV file ``out_path``.
+
+    Args:
+        voice: espeak-ng voice, e.g. ``"en-us"``, ``"en-gb"``, ``"en-us+f3"`` (variants change the speaker).
+        speed_wpm: words per minute (``-s``). pitch: 0..99 (``-p``). amplitude: 0..200 (``-a``).
+        ssml: interpret ``text`` as SSML (wrapped in ``<speak>`` if needed), so ``<break time="800ms"/>`` works.
+        sample_rate_hz: rewrite the file at this rate (espeak-ng speaks at 22.05 kHz); None keeps it.
+    """
+    if not espeak_available():
+        raise EmofuseError("espeak-ng is not installed; install it with `apt-get install espeak-ng`")
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-a", str(amplitude), "-w", str(out)]
+    if ssml:
+        cmd.append("-m")
+        if not text.lstrip().startswith("<speak"):
+            text = f"<speak>{text}</speak>"
+    subprocess.run([*cmd, text], check=True, capture_output=True)
+    if sample_rate_hz is not None:
+        from emofuse.audio import load_audio, write_wav
+
+        write_wav(out, load_audio(out, sample_rate_hz=sample_rate_hz), sample_rate_hz)
+    return out
