@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,13 @@ import pytest
 
 from emofuse.audio import write_wav
 from emofuse.synth import espeak_available, speak
+
+# Tests never reach a model hub: everything they load is local (packaged weights or tiny models in tmp).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Caches (transcripts, features) go to a fresh folder per test session, never the user's ~/.cache.
+os.environ.setdefault("EMOFUSE_CACHE_DIR", tempfile.mkdtemp(prefix="emofuse-test-cache-"))
 
 requires_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
 

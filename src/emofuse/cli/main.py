@@ -68,7 +68,7 @@ _mount()
 def main() -> None:
     """Run the CLI, turning emofuse's own errors into one clear line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except EmofuseError as exc:
         from rich.console import Console
 
@@ -78,3 +78,6 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
         raise SystemExit(1) from None
+    # with standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
