@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 
 import typer
 
@@ -58,7 +59,9 @@ def _mount() -> None:
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("EMOFUSE_OFFLINE") == "1" else None
 
 
@@ -74,10 +77,22 @@ def main() -> None:
 
         Console(stderr=True).print(f"[bold red]error:[/] {exc}")
         raise SystemExit(2) from None
+    except typer.exceptions.TyperException as exc:  # usage errors, bad option values
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except typer.Abort:
-        raise SystemExit(1) from None
+    except (typer.Abort, KeyboardInterrupt):
+        from rich.console import Console
+
+        Console(stderr=True).print(
+            "[yellow]interrupted[/]: finished work is kept; run the same command to resume"
+        )
+        raise SystemExit(130) from None
     # with standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`
     if isinstance(code, int) and code:
         raise SystemExit(code)

@@ -87,6 +87,9 @@ def validate_table(frame: pd.DataFrame) -> pd.DataFrame:
     for col in STR_COLUMNS:
         out[col] = out[col].astype(object).where(out[col].notna(), None)
         out[col] = out[col].map(lambda v: None if v is None else str(v))
+        # pandas 3 infers the "str" dtype here, whose missing value is NaN: keep object dtype with None,
+        # as the schema documents (so `value is None` tests work on rows and records).
+        out[col] = out[col].astype(object).where(out[col].notna(), None)
     if out["utterance_id"].isna().any():
         bad = out.index[out["utterance_id"].isna()].tolist()[:10]
         raise CorpusError(f"rows {bad} have no utterance_id")
@@ -131,7 +134,9 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
             frame.to_csv(handle, index=False)
         else:
             for record in frame.to_dict(orient="records"):
-                clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+                clean = {
+                    k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()
+                }
                 handle.write(json.dumps(clean) + "\n")
 
 

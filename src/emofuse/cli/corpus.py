@@ -1,0 +1,412 @@
+"""``emofuse corpus``: read corpora, show what they hold, make evaluation splits, check them for leaks."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emofuse.errors import ConfigError, EmofuseError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _out() -> Console:
+    """A console made per call, so the terminal width (COLUMNS) of the moment is used."""
+    return Console()
+
+
+def _err() -> Console:
+    return Console(stderr=True)
+
+
+KindArg = Annotated[
+    str, typer.Argument(help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d or manifest.")
+]
+RootArg = Annotated[Path, typer.Argument(help="Corpus root folder (for manifest: the CSV/JSONL file).")]
+SkipOpt = Annotated[
+    bool,
+    typer.Option("--skip-missing", help="Skip (and report) utterances whose audio is missing or unreadable."),
+]
+MergeOpt = Annotated[bool, typer.Option("--merge-excited", help="IEMOCAP: relabel excited as happy.")]
+DropOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-no-agreement", help="Drop no-agreement and other labels (IEMOCAP xxx/oth, MSP X/O)."
+    ),
+]
+ClassesOpt = Annotated[
+    str | None, typer.Option("--classes", help="Keep only these labels, e.g. angry,happy,sad,neutral.")
+]
+LabelMapOpt = Annotated[
+    str | None, typer.Option("--label-map", help="Relabel, e.g. excited=happy,calm=neutral.")
+]
+MapOpt = Annotated[
+    str | None, typer.Option("--map", help="Manifest column mapping, e.g. audio=path,label=emo.")
+]
+SongOpt = Annotated[bool, typer.Option("--include-song", help="RAVDESS: keep sung files too.")]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verify-audio/--no-verify-audio", help="Read every audio header (catches empty/corrupt files)."
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="Fail (exit 1) when train and test share speakers, scripts or utterances."),
+]
+StrictTextOpt = Annotated[
+    bool, typer.Option("--strict-transcripts", help="With --strict, identical transcripts fail too.")
+]
+MinWordsOpt = Annotated[
+    int, typer.Option("--min-words", help="Compare only transcripts with at least this many words.", min=1)
+]
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """emofuse errors -> one red line and exit code 2 (as emofuse.cli.main does)."""
+    try:
+        yield
+    except EmofuseError as exc:
+        _err().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _load(
+    kind: str,
+    root: Path,
+    *,
+    skip_missing: bool,
+    merge_excited: bool,
+    drop_no_agreement: bool,
+    classes: str | None,
+    label_map: str | None,
+    mapping: str | None,
+    include_song: bool,
+    verify_audio: bool,
+) -> Any:
+    from emofuse.corpus import read_corpus, reader_options
+    from emofuse.corpus.labels import parse_classes, parse_mapping
+
+    allowed = reader_options(kind)
+    flags = {
+        "merge_excited_into_happy": ("--merge-excited", merge_excited),
+        "drop_no_agreement": ("--drop-no-agreement", drop_no_agreement),
+        "mapping": ("--map", mapping),
+        "include_song": ("--include-song", include_song),
+    }
+    options: dict[str, Any] = {"skip_missing": skip_missing, "verify_audio": verify_audio}
+    for name, (flag, value) in flags.items():
+        if value:
+            if name not in allowed:
+                raise ConfigError(f"{flag} does not apply to corpus kind {kind!r}")
+            options[name] = value
+    if classes:
+        options["classes"] = parse_classes(classes)
+    if label_map:
+        options["label_map"] = parse_mapping(label_map, "--label-map")
+    return read_corpus(kind, root, **options)
+
+
+def _count_table(title: str, counts: dict[str, int], total: int, max_rows: int) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("value")
+    table.add_column("utterances", justify="right")
+    table.add_column("%", justify="right")
+    items = list(counts.items())
+    for key, n in items[:max_rows]:
+        table.add_row(key, str(n), f"{100.0 * n / max(total, 1):.1f}")
+    if len(items) > max_rows:
+        rest = sum(n for _, n in items[max_rows:])
+        table.add_row(f"... {len(items) - max_rows} more", str(rest), f"{100.0 * rest / max(total, 1):.1f}")
+    return table
+
+
+def _hms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "unknown"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d} ({seconds / 3600:.2f} h)"
+
+
+def _print_report(report: Any) -> None:
+    if report.dropped:
+        table = Table(title="Left out", title_justify="left")
+        table.add_column("reason")
+        table.add_column("utterances", justify="right")
+        table.add_column("examples")
+        for reason, ids in report.dropped.items():
+            table.add_row(reason, str(len(ids)), ", ".join(ids[:3]) + (" ..." if len(ids) > 3 else ""))
+        _out().print(table)
+    else:
+        _out().print("Nothing left out.")
+    for note in report.notes:
+        _out().print(f"[yellow]note:[/] {note}")
+
+
+@app.command()
+def inspect(
+    kind: KindArg,
+    root: RootArg,
+    skip_missing: SkipOpt = False,
+    merge_excited: MergeOpt = False,
+    drop_no_agreement: DropOpt = False,
+    classes: ClassesOpt = None,
+    label_map: LabelMapOpt = None,
+    mapping: MapOpt = None,
+    include_song: SongOpt = False,
+    verify_audio: VerifyOpt = True,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown per count table.", min=1)] = 20,
+) -> None:
+    """Read a corpus and show counts per label, speaker, split, the total duration and what was left out."""
+    from emofuse.corpus.summary import summarize
+
+    with _errors():
+        result = _load(
+            kind,
+            root,
+            skip_missing=skip_missing,
+            merge_excited=merge_excited,
+            drop_no_agreement=drop_no_agreement,
+            classes=classes,
+            label_map=label_map,
+            mapping=mapping,
+            include_song=include_song,
+            verify_audio=verify_audio,
+        )
+        s = summarize(result.table)
+    overview = Table(
+        title=f"{result.report.corpus}: {result.report.root}", title_justify="left", show_header=False
+    )
+    overview.add_column("what")
+    overview.add_column("value", justify="right")
+    overview.add_row("utterances found", str(result.report.n_found))
+    overview.add_row("utterances kept", str(s.n_utterances))
+    overview.add_row("speakers", str(s.n_speakers))
+    overview.add_row("utterances of unknown speakers", str(s.n_unknown_speaker))
+    overview.add_row("total duration", _hms(s.total_duration_s))
+    if s.n_unknown_duration:
+        overview.add_row("utterances of unknown duration", str(s.n_unknown_duration))
+    _out().print(overview)
+    for title, counts in (
+        ("Labels", s.by_label),
+        ("Splits", s.by_split),
+        ("Speakers", s.by_speaker),
+        ("Gender", s.by_gender),
+        ("Sessions", s.by_session),
+    ):
+        _out().print(_count_table(title, counts, s.n_utterances, max_rows))
+    _print_report(result.report)
+
+
+def _print_leaks(report: Any) -> None:
+    table = Table(title="Leaks between train (+dev) and test", title_justify="left")
+    for col in ("fold", "speakers", "scripts", "transcripts", "utterances"):
+        table.add_column(col)
+    for f in report.folds:
+        cells = []
+        for name in ("speakers", "scripts", "transcripts", "utterances"):
+            items = getattr(f, name)
+            cells.append(
+                "0"
+                if not items
+                else f"[red]{len(items)}[/] "
+                + ", ".join(map(str, items[:3]))
+                + (" ..." if len(items) > 3 else "")
+            )
+        table.add_row(f.fold, *cells)
+    _out().print(table)
+    _out().print("[red]The split leaks.[/]" if report.has_leaks else "[green]No leaks.[/]")
+
+
+@app.command()
+def split(
+    kind: KindArg,
+    root: RootArg,
+    out: Annotated[Path, typer.Option("--out", help="Split file to write (JSON).")],
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="predefined, speaker-kfold, loso or speaker-script.")
+    ] = "speaker-kfold",
+    folds: Annotated[
+        int,
+        typer.Option("--folds", help="Folds for speaker-kfold (and speaker-script without sessions).", min=2),
+    ] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed; the same seed gives the same folds.")] = 0,
+    dev_fraction: Annotated[
+        float, typer.Option("--dev-fraction", help="Fraction of training speakers held out as dev.")
+    ] = 0.1,
+    test_split: Annotated[
+        str | None, typer.Option("--test-split", help="predefined: the test split (default test/test1).")
+    ] = None,
+    test_scripts: Annotated[
+        str | None,
+        typer.Option(
+            "--test-scripts",
+            help="speaker-script: test script families (default: the last, IEMOCAP script03).",
+        ),
+    ] = None,
+    strict: StrictOpt = False,
+    strict_transcripts: StrictTextOpt = False,
+    min_words: MinWordsOpt = 4,
+    skip_missing: SkipOpt = False,
+    merge_excited: MergeOpt = False,
+    drop_no_agreement: DropOpt = False,
+    classes: ClassesOpt = None,
+    label_map: LabelMapOpt = None,
+    mapping: MapOpt = None,
+    include_song: SongOpt = False,
+    verify_audio: VerifyOpt = True,
+) -> None:
+    """Make evaluation folds, check them for leaks and write them to a split file."""
+    from emofuse.corpus.leaks import check_leaks
+    from emofuse.corpus.protocols import SplitFile, fold_sizes, make_folds, write_splits
+
+    with _errors():
+        result = _load(
+            kind,
+            root,
+            skip_missing=skip_missing,
+            merge_excited=merge_excited,
+            drop_no_agreement=drop_no_agreement,
+            classes=classes,
+            label_map=label_map,
+            mapping=mapping,
+            include_song=include_song,
+            verify_audio=verify_audio,
+        )
+        scripts = [s.strip() for s in test_scripts.split(",") if s.strip()] if test_scripts else None
+        made = make_folds(
+            result.table,
+            protocol,
+            n_folds=folds,
+            seed=seed,
+            dev_fraction=dev_fraction,
+            test_split=test_split,
+            test_scripts=scripts,
+            check=False,
+        )
+        leaks = check_leaks(result.table, made, warn=False, min_transcript_words=min_words)
+    sizes = Table(title=f"{protocol} folds (seed {seed})", title_justify="left")
+    for col in ("fold", "train", "dev", "test", "excluded"):
+        sizes.add_column(col, justify="right" if col != "fold" else "left")
+    for row in fold_sizes(made):
+        sizes.add_row(row["name"], str(row["train"]), str(row["dev"]), str(row["test"]), str(row["excluded"]))
+    _out().print(sizes)
+    _print_leaks(leaks)
+    if strict and leaks.is_fatal(strict_transcripts):
+        _err().print(f"[bold red]error:[/] --strict: the split leaks; {out} not written")
+        raise typer.Exit(1)
+    with _errors():
+        write_splits(
+            out,
+            SplitFile(
+                protocol=protocol,
+                seed=seed,
+                folds=made,
+                corpus=result.report.corpus,
+                options={
+                    "root": str(root),
+                    "n_folds": folds,
+                    "dev_fraction": dev_fraction,
+                    "test_split": test_split,
+                    "test_scripts": scripts,
+                    "classes": classes,
+                    "merge_excited": merge_excited,
+                    "drop_no_agreement": drop_no_agreement,
+                    "label_map": label_map,
+                    "skipped": result.report.n_dropped,
+                },
+            ),
+        )
+    _out().print(f"wrote {len(made)} fold(s) to {out}")
+
+
+@app.command("check-leaks")
+def check_leaks_command(
+    kind: KindArg,
+    root: RootArg,
+    splits: Annotated[Path, typer.Option("--splits", help="Split file written by `emofuse corpus split`.")],
+    strict: StrictOpt = False,
+    strict_transcripts: StrictTextOpt = False,
+    min_words: MinWordsOpt = 4,
+    skip_missing: SkipOpt = False,
+    merge_excited: MergeOpt = False,
+    drop_no_agreement: DropOpt = False,
+    classes: ClassesOpt = None,
+    label_map: LabelMapOpt = None,
+    mapping: MapOpt = None,
+    include_song: SongOpt = False,
+    verify_audio: VerifyOpt = True,
+) -> None:
+    """Report speakers, scripts and transcripts shared by train and test of each fold of a split file."""
+    from emofuse.corpus.leaks import check_leaks
+    from emofuse.corpus.protocols import read_splits
+
+    with _errors():
+        split_file = read_splits(splits)
+        result = _load(
+            kind,
+            root,
+            skip_missing=skip_missing,
+            merge_excited=merge_excited,
+            drop_no_agreement=drop_no_agreement,
+            classes=classes,
+            label_map=label_map,
+            mapping=mapping,
+            include_song=include_song,
+            verify_audio=verify_audio,
+        )
+        leaks = check_leaks(result.table, split_file.folds, warn=False, min_transcript_words=min_words)
+    _print_leaks(leaks)
+    if strict and leaks.is_fatal(strict_transcripts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    kind: KindArg,
+    root: RootArg,
+    out: Annotated[Path, typer.Option("--out", help="Table to write: .jsonl or .csv.")],
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Also write the report (JSON).")
+    ] = None,
+    skip_missing: SkipOpt = False,
+    merge_excited: MergeOpt = False,
+    drop_no_agreement: DropOpt = False,
+    classes: ClassesOpt = None,
+    label_map: LabelMapOpt = None,
+    mapping: MapOpt = None,
+    include_song: SongOpt = False,
+    verify_audio: VerifyOpt = True,
+) -> None:
+    """Write the utterance table of a corpus to a JSONL or CSV file."""
+    from emofuse.corpus.table import write_table
+    from emofuse.io import atomic_write_json
+
+    with _errors():
+        if out.suffix not in (".jsonl", ".csv"):
+            raise ConfigError(f"--out {out}: use a .jsonl or .csv file name")
+        result = _load(
+            kind,
+            root,
+            skip_missing=skip_missing,
+            merge_excited=merge_excited,
+            drop_no_agreement=drop_no_agreement,
+            classes=classes,
+            label_map=label_map,
+            mapping=mapping,
+            include_song=include_song,
+            verify_audio=verify_audio,
+        )
+        write_table(result.table, out)
+        if report_path is not None:
+            atomic_write_json(report_path, result.report.to_dict())
+    _out().print(f"wrote {len(result.table)} utterance(s) to {out}")
+    _print_report(result.report)
