@@ -1,0 +1,74 @@
+"""Composable torch modules for speech + text emotion recognition (pure torch; imports nothing else of emofuse).
+
+Convention: ``x: [B, T, D]`` float and ``mask: [B, T]`` bool (True = real frame); padding never changes an
+output. Parts:
+
+- :mod:`emofuse.nn.layer_weighting`: :class:`LayerWeighting` (``[B, L, T, D]`` -> ``[B, T, D]``).
+- :mod:`emofuse.nn.pooling`: :class:`Pooling` (mean, max, mean_max, attention).
+- :mod:`emofuse.nn.branches`: :class:`Conv1dBranch`, :class:`PepinoTextBranch`, :class:`PepinoAudioBranch`,
+  :class:`CNNTextBranch`, :class:`GRUAttentionBranch`, :class:`DenseBranch`, :class:`MeanMaxBranch`.
+- :mod:`emofuse.nn.heads`: :class:`ClassHead`, :class:`AVDHead`, :class:`BinnedHead`.
+- :mod:`emofuse.nn.fusion`: :class:`FusionModel` (none / early / late / score), :func:`tune_score_weights`.
+- :mod:`emofuse.nn.losses`: :func:`inverse_frequency_weights`, :class:`WeightedCrossEntropy`,
+  :class:`CCCLoss`, :func:`ccc_torch`.
+- :mod:`emofuse.nn.init`: :func:`xavier_init`, :func:`freeze`, :func:`unfreeze`.
+- :mod:`emofuse.nn.crossrep`: makiuchi2021 :class:`CrossRepresentationModel`.
+"""
+
+from __future__ import annotations
+
+from emofuse.nn.branches import (
+    CNNTextBranch,
+    Conv1dBranch,
+    ConvBlock,
+    DenseBranch,
+    FrameDense,
+    GRUAttentionBranch,
+    MeanMaxBranch,
+    PepinoAudioBranch,
+    PepinoTextBranch,
+)
+from emofuse.nn.crossrep import CrossRepresentationLoss, CrossRepresentationModel, segment_frames
+from emofuse.nn.fusion import FusionModel, tune_score_weights, unweighted_average_recall
+from emofuse.nn.heads import AVDHead, BinnedHead, ClassHead, quantile_bin_edges, values_to_bins
+from emofuse.nn.init import freeze, unfreeze, xavier_init
+from emofuse.nn.layer_weighting import LayerWeighting
+from emofuse.nn.losses import CCCLoss, WeightedCrossEntropy, ccc_torch, inverse_frequency_weights
+from emofuse.nn.masking import MaskedBatchNorm1d, masked_max, masked_mean
+from emofuse.nn.pooling import AttentionPooling, Pooling
+
+__all__ = [
+    "AVDHead",
+    "AttentionPooling",
+    "BinnedHead",
+    "CCCLoss",
+    "CNNTextBranch",
+    "ClassHead",
+    "Conv1dBranch",
+    "ConvBlock",
+    "CrossRepresentationLoss",
+    "CrossRepresentationModel",
+    "DenseBranch",
+    "FrameDense",
+    "FusionModel",
+    "GRUAttentionBranch",
+    "LayerWeighting",
+    "MaskedBatchNorm1d",
+    "MeanMaxBranch",
+    "PepinoAudioBranch",
+    "PepinoTextBranch",
+    "Pooling",
+    "WeightedCrossEntropy",
+    "ccc_torch",
+    "freeze",
+    "inverse_frequency_weights",
+    "masked_max",
+    "masked_mean",
+    "quantile_bin_edges",
+    "segment_frames",
+    "tune_score_weights",
+    "unfreeze",
+    "unweighted_average_recall",
+    "values_to_bins",
+    "xavier_init",
+]

@@ -1,0 +1,315 @@
+"""Branches + fusion + head as one model (pepino2020 Sec. 2.3, kumar2021, deoliveira2023, makiuchi2021, perez2022)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from emofuse.nn.branches import Activation, branch_output_dims
+from emofuse.nn.heads import AVDHead, ClassHead
+from emofuse.nn.init import freeze, set_frozen_norms_eval, unfreeze
+
+__all__ = ["FusionKind", "FusionModel", "TaskKind", "tune_score_weights", "unweighted_average_recall"]
+
+FusionKind = Literal["none", "early", "late", "score"]
+TaskKind = Literal["classes", "avd"]
+
+
+class FusionModel(nn.Module):
+    """Per-modality branches, a fusion and an output head.
+
+    ``forward(inputs, masks)`` with ``inputs[name]: [B, T, D]`` (``[B, L, T, D]`` for layer-weighted branches)
+    and ``masks[name]: [B, T]`` returns::
+
+        {"output": [B, C] (classes) or [B, n_outputs] (avd),
+         "branch_outputs": {name: [B, C]}  # each branch's own head (logits / A/V/D), always computed
+         "embedding": [B, E]               # concatenated branch embeddings (the single one for "none")
+         "hidden": [B, H]}                 # only when the fusion head has a hidden layer ("early")
+
+    What ``"output"`` is, by fusion (``output_kind``):
+
+    - ``"none"``: one branch and its head (``branch_heads[name]``); logits. Pre-train a branch alone so and
+      move it into a fusion model with :meth:`load_branch_state`.
+    - ``"early"`` (pepino2020 EF, kumar2021, deoliveira2023, perez2022): concatenate the pooled embeddings
+      [-> LayerNorm if ``fusion_norm``, perez2022] -> dense ``hidden`` + ReLU -> dropout -> output (classes);
+      for avd the deoliveira2023 FFN (dense ``hidden`` + tanh -> dropout -> 3). Logits.
+    - ``"late"`` (pepino2020 LF): each branch's head gives logits; they are concatenated (``[B, K*C]``) and a
+      dense layer maps them to the classes. Logits.
+    - ``"score"`` (makiuchi2021 Eq. 4): ``p = sum_k w_k softmax(logits_k)`` with fixed weights (a buffer,
+      normalised to sum to 1; see :meth:`set_score_weights` and :func:`tune_score_weights`). For classes
+      ``"output"`` is ``log p`` (log-probabilities); since they are normalised, ``softmax(output) = p`` and
+      cross-entropy on them is the NLL of the fused probabilities, so the same loss code works. For avd it is
+      ``sum_k w_k pred_k``.
+
+    For every fusion ``softmax(output)`` is the class probability vector.
+
+    Args:
+        branches: ``{name: branch}``; each branch has ``out_dim`` and ``pre_pool_modules()``.
+        fusion: ``"none" | "early" | "late" | "score"``.
+        task: ``"classes"`` (logits over ``n_outputs`` classes) or ``"avd"`` (``n_outputs`` values, default 3).
+        n_outputs: number of classes, or of regression outputs.
+        hidden: hidden size of the early-fusion head (pepino2020: 128; kumar2021: 600; ``"same"``: the size
+            of the concatenated embedding, perez2022's "dense layer that has the same input/output shape";
+            None: no hidden layer).
+        dropout: dropout after that hidden layer (perez2022: 0.5; deoliveira2023: 0.1).
+        hidden_activation: activation of the heads' hidden layers; default ReLU for classes (pepino2020,
+            perez2022), tanh for avd (deoliveira2023).
+        score_weights: initial score-fusion weights, ``{name: w}`` or a sequence in branch order
+            (default equal).
+        head_hidden / head_dropout: branch heads' hidden layer (None = one linear layer, pepino2020 L_T5 /
+            L_A4) and dropout; avd branch heads always have a hidden layer (``head_hidden or hidden``).
+        fusion_norm: LayerNorm over the concatenated embeddings before the early-fusion head (perez2022).
+    """
+
+    def __init__(
+        self,
+        branches: Mapping[str, nn.Module],
+        fusion: FusionKind = "early",
+        task: TaskKind = "classes",
+        n_outputs: int | None = None,
+        hidden: int | Literal["same"] | None = 128,
+        dropout: float = 0.0,
+        score_weights: Mapping[str, float] | Sequence[float] | None = None,
+        head_hidden: int | None = None,
+        head_dropout: float = 0.0,
+        fusion_norm: bool = False,
+        hidden_activation: Activation | None = None,
+    ) -> None:
+        super().__init__()
+        if fusion not in ("none", "early", "late", "score"):
+            raise ValueError(f"fusion must be none, early, late or score; got {fusion!r}")
+        if task not in ("classes", "avd"):
+            raise ValueError(f"task must be 'classes' or 'avd'; got {task!r}")
+        if not branches:
+            raise ValueError("FusionModel needs at least one branch")
+        if fusion == "none" and len(branches) != 1:
+            raise ValueError(f"fusion 'none' takes exactly one branch; got {sorted(branches)}")
+        if n_outputs is None:
+            if task == "classes":
+                raise ValueError("n_outputs (the number of classes) is required for task 'classes'")
+            n_outputs = 3
+        self.fusion: FusionKind = fusion
+        self.task: TaskKind = task
+        self.n_outputs = n_outputs
+        self.branch_names = list(branches)
+        self.branches = nn.ModuleDict(dict(branches))
+        dims = branch_output_dims(self.branches)
+        self.embedding_dim = sum(dims.values())
+
+        if isinstance(hidden, str) and hidden != "same":
+            raise ValueError(f"hidden must be an int, 'same' or None; got {hidden!r}")
+        fusion_hidden = self.embedding_dim if hidden == "same" else hidden
+
+        def make_head(in_dim: int, hid: int | None, drop: float) -> nn.Module:
+            if task == "avd":
+                act = hidden_activation or "tanh"
+                return AVDHead(in_dim, hid or fusion_hidden, n_outputs, drop, activation=act)
+            act = hidden_activation or "relu"
+            return ClassHead(in_dim, n_outputs, hidden=hid, dropout=drop, activation=act)
+
+        self.branch_heads = nn.ModuleDict(
+            {name: make_head(dims[name], head_hidden, head_dropout) for name in self.branch_names}
+        )
+        self.fusion_norm = nn.LayerNorm(self.embedding_dim) if fusion == "early" and fusion_norm else None
+        self.fusion_head = (
+            make_head(self.embedding_dim, fusion_hidden, dropout) if fusion == "early" else None
+        )
+        self.combiner = nn.Linear(len(self.branch_names) * n_outputs, n_outputs) if fusion == "late" else None
+        self.register_buffer("score_weights", torch.full((len(self.branch_names),), 1.0 / len(branches)))
+        if score_weights is not None:
+            self.set_score_weights(score_weights)
+
+    # ----------------------------------------------------------------------------------------- forward
+    @property
+    def output_kind(self) -> Literal["logits", "log_probs", "values"]:
+        """What ``forward(...)["output"]`` holds: logits, log-probabilities (score fusion) or values (avd)."""
+        if self.task == "avd":
+            return "values"
+        return "log_probs" if self.fusion == "score" else "logits"
+
+    def forward(
+        self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None
+    ) -> dict[str, Tensor | dict[str, Tensor]]:
+        masks = masks or {}
+        embeddings: dict[str, Tensor] = {}
+        branch_outputs: dict[str, Tensor] = {}
+        for name in self.branch_names:
+            if name not in inputs:
+                raise KeyError(f"input for branch {name!r} is missing; got inputs for {sorted(inputs)}")
+            result = self.branches[name](inputs[name], masks.get(name))
+            embeddings[name] = result["embedding"]
+            branch_outputs[name] = self.branch_heads[name](result["embedding"])
+        embedding = torch.cat([embeddings[n] for n in self.branch_names], dim=-1)
+        out: dict[str, Tensor | dict[str, Tensor]] = {
+            "branch_outputs": branch_outputs,
+            "embedding": embedding,
+        }
+        if self.fusion == "none":
+            out["output"] = branch_outputs[self.branch_names[0]]
+        elif self.fusion == "early":
+            assert self.fusion_head is not None
+            fused = self.fusion_norm(embedding) if self.fusion_norm is not None else embedding
+            output, hidden = self.fusion_head.forward_hidden(fused)
+            out["output"] = output
+            if hidden is not None:
+                out["hidden"] = hidden
+        elif self.fusion == "late":
+            assert self.combiner is not None
+            out["output"] = self.combiner(torch.cat([branch_outputs[n] for n in self.branch_names], dim=-1))
+        else:
+            out["output"] = self._score_fuse(branch_outputs)
+        return out
+
+    def _score_fuse(self, branch_outputs: Mapping[str, Tensor]) -> Tensor:
+        stacked = torch.stack([branch_outputs[n] for n in self.branch_names], dim=0)  # [K, B, C]
+        w = self.score_weights.to(stacked.dtype).view(-1, 1, 1)
+        if self.task == "avd":
+            return (w * stacked).sum(dim=0)
+        log_p = torch.log_softmax(stacked, dim=-1)
+        return torch.logsumexp(torch.log(w) + log_p, dim=0)
+
+    # ----------------------------------------------------------------------------- score-fusion weights
+    def set_score_weights(self, weights: Mapping[str, float] | Sequence[float] | Tensor) -> None:
+        """Set score-fusion weights (``{name: w}`` or a sequence in ``branch_names`` order); they are
+        normalised to sum to 1. Non-negative, not all zero."""
+        if isinstance(weights, Mapping):
+            unknown = set(weights) - set(self.branch_names)
+            missing = set(self.branch_names) - set(weights)
+            if unknown or missing:
+                raise ValueError(
+                    f"score weights must name the branches {self.branch_names}; "
+                    f"unknown {sorted(unknown)}, missing {sorted(missing)}"
+                )
+            values = [float(weights[n]) for n in self.branch_names]
+        else:
+            values = [float(v) for v in torch.as_tensor(weights).flatten().tolist()]
+        w = torch.tensor(values, dtype=torch.float32)
+        if w.numel() != len(self.branch_names) or bool((w < 0).any()) or float(w.sum()) <= 0:
+            raise ValueError(
+                f"score weights must be {len(self.branch_names)} non-negative values, not all 0; got {values}"
+            )
+        self.score_weights.copy_(w / w.sum())
+
+    def get_score_weights(self) -> dict[str, float]:
+        """``{name: w}`` (normalised)."""
+        return {n: float(w) for n, w in zip(self.branch_names, self.score_weights.tolist(), strict=True)}
+
+    def layer_weights(self) -> dict[str, Tensor]:
+        """``{branch: normalised layer weights [L]}`` for branches with learnable layer weighting (detached),
+        for the layer-importance plots of deoliveira2023 Fig. 2."""
+        out = {}
+        for name, branch in self.branches.items():
+            getter = getattr(branch, "layer_weights", None)
+            weights = getter() if callable(getter) else None
+            if weights is not None:
+                out[name] = weights.detach().clone()
+        return out
+
+    # ---------------------------------------------------------------------------- training strategies
+    def fusion_modules(self) -> list[nn.Module]:
+        """The layers after the merging point (pepino2020: initialised with Xavier uniform and trained in
+        PT/WS): the early-fusion norm and head, or the late-fusion dense layer. Empty for none/score."""
+        return [m for m in (self.fusion_norm, self.fusion_head, self.combiner) if m is not None]
+
+    def freeze_branches(self, mode: Literal["all", "except_pre_pool"] = "all") -> None:
+        """Freeze the branches and their heads (pepino2020 PT: "keeping the layers up to the merging point
+        frozen"); with ``"except_pre_pool"`` the branches' ``pre_pool_modules()`` stay trainable (WS:
+        L_T3 and L_A2). Frozen norm layers also keep their running statistics (they stay in eval mode,
+        even after ``model.train()``). Undo with :meth:`unfreeze_all`."""
+        if mode not in ("all", "except_pre_pool"):
+            raise ValueError(f"mode must be 'all' or 'except_pre_pool'; got {mode!r}")
+        freeze(self.branches.values())
+        freeze(self.branch_heads.values())
+        if mode == "except_pre_pool":
+            for branch in self.branches.values():
+                unfreeze(branch.pre_pool_modules())
+        self.train(self.training)
+
+    def unfreeze_all(self) -> None:
+        """Make every parameter trainable again."""
+        unfreeze(self)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> FusionModel:
+        """As ``nn.Module.train``, but norm layers whose parameters are all frozen stay in eval mode."""
+        super().train(mode)
+        if mode:
+            set_frozen_norms_eval(self)
+        return self
+
+    def trainable_parameter_names(self) -> list[str]:
+        """Names of the parameters with ``requires_grad`` (handy in logs and tests)."""
+        return [n for n, p in self.named_parameters() if p.requires_grad]
+
+    def load_branch_state(
+        self, name: str, state_dict: Mapping[str, Tensor], source_name: str | None = None
+    ) -> None:
+        """Load branch ``name`` and its head from the state dict of a model that trained it alone
+        (``FusionModel({source_name: branch}, fusion="none")``; keys ``branches.<source_name>.*`` and
+        ``branch_heads.<source_name>.*``). Strict: a key or shape mismatch raises."""
+        if name not in self.branches:
+            raise KeyError(f"no branch {name!r}; branches are {self.branch_names}")
+        src = source_name or name
+        for prefix, target in (("branches", self.branches[name]), ("branch_heads", self.branch_heads[name])):
+            head = f"{prefix}.{src}."
+            sub = {k[len(head) :]: v for k, v in state_dict.items() if k.startswith(head)}
+            if not sub:
+                raise KeyError(f"state dict has no keys under {head!r} (for branch {name!r})")
+            target.load_state_dict(sub, strict=True)
+
+
+def unweighted_average_recall(y_true: Tensor, y_pred: Tensor, n_classes: int | None = None) -> float:
+    """Mean recall over the classes present in ``y_true`` (``[N]`` ints): ``uar``."""
+    y_true = torch.as_tensor(y_true).long().flatten()
+    y_pred = torch.as_tensor(y_pred).long().flatten()
+    classes = torch.unique(y_true) if n_classes is None else torch.arange(n_classes)
+    recalls = []
+    for c in classes.tolist():
+        sel = y_true == c
+        if bool(sel.any()):
+            recalls.append(float((y_pred[sel] == c).float().mean()))
+    return float(sum(recalls) / len(recalls)) if recalls else 0.0
+
+
+def tune_score_weights(
+    probs_by_branch: Mapping[str, Tensor | Sequence[Sequence[float]]],
+    y_dev: Tensor | Sequence[int],
+    grid: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Pick score-fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4 with tuned weights).
+
+    ``probs_by_branch[name]: [N, C]`` class probabilities of each branch on the dev set (numpy arrays are
+    fine), ``y_dev: [N]`` class indices. The weights lie on the simplex: every combination of ``grid``
+    values (default 0, 0.1, ..., 1) for the first K - 1 branches whose sum is at most 1, the last branch
+    getting the rest (two branches: ``w1`` in the grid, ``w2 = 1 - w1``). Ties go to the weights closest to
+    equal weighting. Returns ``{name: w}`` (sum 1), ready for :meth:`FusionModel.set_score_weights`.
+    """
+    names = list(probs_by_branch)
+    if not names:
+        raise ValueError("tune_score_weights needs the dev probabilities of at least one branch")
+    probs = torch.stack([torch.as_tensor(probs_by_branch[n], dtype=torch.float64) for n in names])  # [K,N,C]
+    y = torch.as_tensor(y_dev).long().flatten()
+    if probs.dim() != 3 or probs.shape[1] != y.numel():
+        raise ValueError(
+            f"each branch needs [N, C] probabilities for N = {y.numel()} dev labels; got {tuple(probs.shape[1:])}"
+        )
+    values = [float(v) for v in (grid if grid is not None else torch.linspace(0, 1, 11).tolist())]
+    uniform = torch.full((len(names),), 1.0 / len(names), dtype=torch.float64)
+    best: tuple[float, float, Tensor] | None = None  # (uar, -distance to uniform, weights)
+    for combo in itertools.product(values, repeat=len(names) - 1):
+        rest = 1.0 - sum(combo)
+        if rest < -1e-9 or any(v < 0 for v in combo):
+            continue
+        w = torch.tensor([*combo, max(rest, 0.0)], dtype=torch.float64)
+        fused = (w.view(-1, 1, 1) * probs).sum(dim=0)
+        score = unweighted_average_recall(y, fused.argmax(dim=1), probs.shape[2])
+        candidate = (score, -float(torch.linalg.vector_norm(w - uniform)), w)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        raise ValueError(f"grid {values} has no non-negative, non-zero weights")
+    return {n: float(v) for n, v in zip(names, best[2].tolist(), strict=True)}
