@@ -1,0 +1,304 @@
+"""Benchmark of serving (issue 6): warm ``predict`` by stage, and a loopback load test of the HTTP service.
+
+1. **Warm predict, 10 s recording**: a 10.0 s espeak-ng recording (speech with pauses) through
+   :class:`emofuse.serve.Predictor` after a warm-up; the median wall time of each stage (ASR, ``[SIL]``, each
+   encoder with its standardizer, model) over ``--repeats`` runs, and the ratio of the whole call to the sum of
+   the encoders' own times (each encoder's ``encode`` called directly on the same input).
+2. **Load test**: the FastAPI app under uvicorn on 127.0.0.1 in this process, ``--clients`` (50) concurrent
+   clients each sending ``--requests`` recordings; a client that gets 503 waits ``Retry-After`` and retries (up
+   to 30 times). Reports p50/p99 latency of the answered requests (retries included), throughput, 503s met,
+   errors, and the process's peak resident memory (sampled every 20 ms; baseline before the test).
+
+The model is ``--model DIR`` (a package), or by default an untrained package of the offline stack (MFCC +
+MiniLM over the ASR transcript with ``[SIL]``, Whisper tiny.en as ASR): stage times depend on the encoders and
+the ASR, not on the weights. Writes ``benchmarks/results/serve.json``. Run:
+``.venv/bin/python benchmarks/bench_serve.py [--quick]``. The machine is shared: figures are indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+LABELS = ["angry", "happy", "neutral", "sad"]
+LONG_SSML = (
+    'I waited for the bus for almost an hour this morning <break time="700ms"/> and when it finally came '
+    'it was full <break time="900ms"/> so I walked all the way to the office in the rain '
+    '<break time="600ms"/> and honestly I do not want to talk about it'
+)
+SHORT_TEXT = "the weather is lovely today and I feel great"
+
+
+def build_untrained_package(root: Path) -> Path:
+    """A run directory like the runner's (real FusionModel, untrained) exported through the package format."""
+    import torch
+    from safetensors.torch import save_file
+
+    from emofuse.encoders import Standardizer, build_encoder
+    from emofuse.serve.package import export_from_run
+    from emofuse.train.model import ModelConfig, build_model
+
+    specs = {"audio": "spectral.mfcc40", "text": {"kind": "text", "sil_token": True}}
+    dims = {"audio": 40, "text": 384}
+    model_config = {
+        "branches": {
+            "audio": {"type": "mean_max", "params": {"proj_dim": 64}},
+            "text": {"type": "mean_max", "params": {"num_layers": 7, "proj_dim": 64}},
+        },
+        "fusion": "early",
+        "fusion_params": {"hidden": 128},
+    }
+    run = root / "run"
+    run.mkdir(parents=True)
+    torch.manual_seed(0)
+    network = build_model(ModelConfig.model_validate(model_config), dims, len(LABELS), task="classes")
+    save_file(network.state_dict(), run / "model.safetensors")
+    rng = np.random.default_rng(0)
+    run_config = {
+        "model": model_config,
+        "input_dims": dims,
+        "task": "classes",
+        "labels": LABELS,
+        "branches": {
+            name: {
+                "encoder": spec,
+                "encoder_id": build_encoder(spec).encoder_id,
+                "input": "audio" if name == "audio" else "asr_sil",
+                "standardizer": Standardizer().fit([rng.normal(size=(8, dims[name]))]).to_dict(),
+            }
+            for name, spec in specs.items()
+        },
+        "text_source": {"backend": "faster-whisper"},
+        "recipe": {"name": "bench-untrained"},
+    }
+    (run / "run_config.json").write_text(json.dumps(run_config))
+    return export_from_run(run, root / "package")
+
+
+def ten_second_recording(root: Path) -> np.ndarray:
+    """Speech with pauses, trimmed or zero-padded to exactly 10.0 s at 16 kHz."""
+    from emofuse.audio import load_audio
+    from emofuse.synth import speak
+
+    wave = load_audio(speak(LONG_SSML, root / "long.wav", ssml=True, speed_wpm=140))
+    out = np.zeros(160_000, dtype=np.float32)
+    out[: min(len(wave), len(out))] = wave[: len(out)]
+    return out
+
+
+def bench_predict(predictor: Any, wave: np.ndarray, repeats: int) -> dict[str, Any]:
+    warmup_s = predictor.warmup()
+    predictor.predict_wave(wave, 16_000)
+    runs = [predictor.predict_wave(wave, 16_000) for _ in range(repeats)]
+    stages = {k: statistics.median(r.timings_s[k] for r in runs) for k in runs[0].timings_s}
+    last = runs[-1]
+    own: dict[str, float] = {}
+    for name, branch in predictor.packaged.config.branches.items():
+        item = (
+            wave
+            if branch.input == "audio"
+            else (last.text_with_sil if branch.input == "asr_sil" else last.text)
+        )
+        encoder = predictor.encoders[name]
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            encoder.encode(item)
+            times.append(time.perf_counter() - t0)
+        own[name] = statistics.median(times)
+    return {
+        "recording_s": len(wave) / 16_000,
+        "repeats": repeats,
+        "first_call_warmup_s": round(warmup_s, 3),
+        "transcript": last.text_with_sil,
+        "stage_median_s": {k: round(v, 4) for k, v in stages.items()},
+        "encoder_own_median_s": {k: round(v, 4) for k, v in own.items()},
+        "predict_total_median_s": round(stages["total"], 4),
+        "ratio_total_to_encoders": round(stages["total"] / sum(own.values()), 3),
+        "asr_share_of_total": round(stages["asr"] / stages["total"], 3),
+    }
+
+
+class _Server:
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class _PeakRSS:
+    """Samples this process's resident memory every 20 ms in a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.baseline = self.process.memory_info().rss
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> _PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def _client(
+    http: Any, url: str, payload: bytes, transcript: str | None, n: int, out: dict[str, list]
+) -> None:
+    for _ in range(n):
+        start = time.perf_counter()
+        for _attempt in range(30):
+            data = {"transcript": transcript} if transcript else None
+            try:
+                response = await http.post(url, files={"audio": ("clip.wav", payload)}, data=data)
+            except Exception as exc:  # a refused or dropped connection is an error, not a crash of the test
+                out["errors"].append(repr(exc))
+                break
+            if response.status_code == 503:
+                out["rejections"].append(1)
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            if response.status_code == 200:
+                out["latency_s"].append(time.perf_counter() - start)
+            else:
+                out["errors"].append(f"{response.status_code}: {response.text[:200]}")
+            break
+
+
+def bench_load(predictor: Any, payload: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    from emofuse.serve.app import create_app
+
+    app = create_app(predictor, queue_size=args.queue_size, workers=args.workers)
+    out: dict[str, list] = {"latency_s": [], "errors": [], "rejections": []}
+    transcript = None if args.asr else SHORT_TEXT
+    with _Server(app) as server, _PeakRSS() as memory:
+        url = f"http://127.0.0.1:{server.port}/predict"
+
+        async def run() -> float:
+            limits = httpx.Limits(max_connections=args.clients + 5)
+            async with httpx.AsyncClient(timeout=600, limits=limits) as http:
+                start = time.perf_counter()
+                await asyncio.gather(
+                    *(
+                        _client(http, url, payload, transcript, args.requests, out)
+                        for _ in range(args.clients)
+                    )
+                )
+                return time.perf_counter() - start
+
+        wall_s = asyncio.run(run())
+    latencies = np.asarray(out["latency_s"])
+    return {
+        "clients": args.clients,
+        "requests_per_client": args.requests,
+        "workers": args.workers,
+        "queue_size": args.queue_size,
+        "asr": bool(args.asr),
+        "answered": int(latencies.size),
+        "errors": len(out["errors"]),
+        "error_examples": out["errors"][:3],
+        "rejections_503_retried": len(out["rejections"]),
+        "wall_s": round(wall_s, 2),
+        "throughput_per_s": round(latencies.size / wall_s, 3),
+        "latency_p50_s": round(float(np.percentile(latencies, 50)), 3) if latencies.size else None,
+        "latency_p99_s": round(float(np.percentile(latencies, 99)), 3) if latencies.size else None,
+        "rss_baseline_mb": round(memory.baseline / 1e6, 1),
+        "rss_peak_mb": round(memory.peak / 1e6, 1),
+        "rss_increase_mb": round((memory.peak - memory.baseline) / 1e6, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="packaged model directory (default: an untrained package)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=1, help="requests per client")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--queue-size", type=int, default=8)
+    parser.add_argument(
+        "--asr", action="store_true", help="load test through ASR (default: given transcript)"
+    )
+    parser.add_argument("--quick", action="store_true", help="3 repeats, 20 clients")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats, args.clients = 3, 20
+
+    import soundfile as sf
+
+    from emofuse.io import atomic_write_json
+    from emofuse.serve.predictor import Predictor
+    from emofuse.synth import speak
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        package = args.model or build_untrained_package(root)
+        t0 = time.perf_counter()
+        predictor = Predictor.from_pretrained(package)
+        load_s = time.perf_counter() - t0
+        predict = bench_predict(predictor, ten_second_recording(root), args.repeats)
+        clip = speak(SHORT_TEXT, root / "clip.wav")
+        buffer = io.BytesIO()
+        sf.write(buffer, sf.read(str(clip), dtype="float32")[0], 16_000, format="WAV", subtype="PCM_16")
+        load = bench_load(predictor, buffer.getvalue(), args)
+        load["clip_s"] = round(sf.info(str(clip)).duration, 2)
+    result = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "model": str(args.model)
+        if args.model
+        else "untrained package (spectral.mfcc40 + MiniLM over asr_sil)",
+        "predictor_load_s": round(load_s, 2),
+        "predict_10s": predict,
+        "load_test": load,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The HTTP service (FastAPI): ``POST /predict``, ``GET /health``, the OpenAPI docs at ``/docs`` and a web page at ``/``.
+
+``POST /predict`` takes ``multipart/form-data`` with the recording in ``audio`` and an optional ``transcript``,
+and answers :meth:`emofuse.serve.predictor.Prediction.to_dict` as JSON. Refusals carry ``{"detail": message}``:
+
+* 413: the upload (counted while it streams in) or the recording's duration is over the limit;
+* 415: not multipart, or not audio in a format the server reads;
+* 422: no ``audio`` field, an unknown or repeated field, an empty file, audio with no samples;
+* 503 with ``Retry-After``: ``workers`` recordings are being processed and ``queue_size`` more wait.
+
+Nothing from a request reaches a filesystem path: uploads are parsed and decoded in memory (ffmpeg, for
+WebM, reads from a pipe), and the page's files are read from the package once at start-up. Inference runs in
+a bounded thread pool (:class:`~emofuse.serve.workqueue.WorkQueue`), so the event loop stays responsive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from emofuse.errors import AudioError, EmofuseError
+from emofuse.serve.upload import Upload, UploadError, decode_audio, read_upload
+from emofuse.serve.workqueue import QueueFull, WorkQueue
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE_HZ = 16_000
+_STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+
+
+class SupportsPredict(Protocol):
+    """What the service needs of a predictor (:class:`emofuse.serve.Predictor` is one)."""
+
+    def predict_wave(self, wave: np.ndarray, sample_rate_hz: int, transcript: str | None = None) -> Any: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _read_static(name: str) -> str:
+    return resources.files("emofuse.serve").joinpath("static", name).read_text(encoding="utf-8")
+
+
+_PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["audio"],
+                    "properties": {
+                        "audio": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the recording (WAV, FLAC, OGG/Vorbis, OGG/Opus, MP3; WebM with ffmpeg)",
+                        },
+                        "transcript": {
+                            "type": "string",
+                            "description": "what was said, if known (used instead of ASR, aligned for [SIL] marks)",
+                        },
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "413": {"description": "upload or recording too large"},
+        "415": {"description": "not multipart, or not audio in a readable format"},
+        "422": {"description": "missing/unknown field, empty file, or no samples"},
+        "503": {"description": "the work queue is full; retry after the Retry-After seconds"},
+    },
+}
+
+
+def create_app(
+    predictor: SupportsPredict,
+    *,
+    max_upload_bytes: int = 20_000_000,
+    queue_size: int = 8,
+    workers: int = 1,
+    max_duration_s: float = 600.0,
+    allow_ffmpeg: bool = True,
+) -> FastAPI:
+    """Build the FastAPI app around a loaded predictor.
+
+    Args:
+        predictor: anything with ``predict_wave(wave [N] float32, sample_rate_hz, transcript)`` returning an object
+            with ``to_dict()``, and ``describe()``.
+        max_upload_bytes: largest accepted audio part, counted as it streams in.
+        queue_size: recordings that may wait for a worker before the service answers 503.
+        workers: recordings processed at once (threads sharing the one predictor).
+        max_duration_s: longest accepted recording.
+        allow_ffmpeg: decode formats libsndfile cannot (WebM, MP4) with ffmpeg through pipes when installed.
+    """
+    from emofuse.serve.package import emofuse_version
+
+    queue = WorkQueue(workers=workers, queue_size=queue_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        queue.shutdown()
+
+    page = _read_static("index.html")
+    static = {name: _read_static(name) for name in _STATIC_FILES}
+    app = FastAPI(
+        title="emofuse",
+        version=emofuse_version(),
+        description="Speech emotion recognition from how it sounds and what is said. "
+        "POST a recording to /predict; the page at / does it in a browser.",
+        lifespan=lifespan,
+    )
+    app.state.queue = queue
+    app.state.predictor = predictor
+
+    def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+    def _decode_and_predict(upload: Upload) -> dict[str, Any]:
+        wave = decode_audio(upload.audio, max_duration_s=max_duration_s, allow_ffmpeg=allow_ffmpeg)
+        return predictor.predict_wave(wave, SAMPLE_RATE_HZ, transcript=upload.transcript).to_dict()
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        if name not in static:  # a fixed table: the request never names a path on disk
+            return _error(404, f"no static file {name!r}")
+        return Response(static[name], media_type=_STATIC_FILES[name])
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness, the loaded model (task, labels, encoder ids) and the work queue's counters."""
+        return {
+            "status": "ok",
+            "version": emofuse_version(),
+            "model": predictor.describe(),
+            "queue": queue.stats(),
+            "limits": {"max_upload_bytes": max_upload_bytes, "max_duration_s": max_duration_s},
+        }
+
+    @app.post("/predict", openapi_extra=_PREDICT_OPENAPI)
+    async def predict(request: Request) -> Response:
+        """Emotions of one uploaded recording: transcript with [SIL], class probabilities or A/V/D, stage timings."""
+        try:
+            queue.admit()
+        except QueueFull as full:
+            return _error(
+                503,
+                f"the server is busy ({queue.capacity} recordings in progress or waiting); retry in "
+                f"{full.retry_after_s} s",
+                headers={"Retry-After": str(full.retry_after_s)},
+            )
+        try:
+            upload = await read_upload(request, max_audio_bytes=max_upload_bytes)
+            result = await queue.run(_decode_and_predict, upload)
+            return JSONResponse(result)
+        except UploadError as exc:
+            return _error(exc.status_code, exc.message)
+        except AudioError as exc:
+            return _error(422, str(exc))
+        except EmofuseError as exc:
+            log.warning("prediction failed: %s", exc)
+            return _error(500, f"prediction failed: {exc}")
+        except Exception:
+            log.exception("unexpected error in /predict")
+            return _error(500, "internal error while predicting; the server log has the details")
+        finally:
+            queue.release()
+
+    return app

@@ -1,0 +1,490 @@
+"""The packaged model: a directory anyone can load, with no pickles anywhere.
+
+A package holds two files:
+
+* ``config.json``: what is needed to rebuild and feed the network: the model configuration
+  (:class:`emofuse.train.model.ModelConfig` dump), the per-branch input dimensions, the task and its label set
+  (class names in output order, or the A/V/D names), per branch the encoder spec and its ``encoder_id``, the
+  branch input (``audio`` / ``transcript`` / ``asr`` / ``asr_sil``) and the normalisation statistics
+  (:class:`emofuse.encoders.Standardizer` state), the ASR options of the text source, the recipe, the emofuse
+  version, and the SHA-256 of the weights file;
+* ``model.safetensors``: the state dict (tensors only; safetensors cannot carry code).
+
+:func:`export_from_run` turns a run directory written by the training runner into a package;
+:func:`load_model` reads one back. Every way a directory can be wrong (missing file, bad JSON, unknown key,
+weights whose names or shapes do not match the configuration, a weights file changed after export, an
+encoder id that does not match its spec) is a :class:`~emofuse.errors.ModelLoadError` naming the file and
+what to do. Nothing in a package is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from emofuse.errors import EmofuseError, ModelLoadError
+from emofuse.hashing import file_sha256
+from emofuse.io import atomic_write_bytes, atomic_write_json
+
+if TYPE_CHECKING:
+    import torch
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+RUN_CONFIG_FILE = "run_config.json"
+FORMAT_NAME = "emofuse.packaged-model"
+FORMAT_VERSION = 1
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+BranchInput = Literal["audio", "transcript", "asr", "asr_sil"]
+
+
+class BranchPackage(BaseModel):
+    """One input branch of the packaged model: which encoder feeds it, from what, normalised how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoder: str | dict[str, Any]
+    encoder_id: str = Field(min_length=1)
+    input: BranchInput
+    standardizer: dict[str, Any] | None = None
+
+
+class WeightsInfo(BaseModel):
+    """The weights file and its checksum (detects a file changed after export)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Literal["model.safetensors"] = WEIGHTS_FILE
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class PackageConfig(BaseModel):
+    """The schema of ``config.json`` (unknown keys are an error naming them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["emofuse.packaged-model"] = FORMAT_NAME
+    format_version: int = FORMAT_VERSION
+    emofuse_version: str
+    task: Literal["classes", "avd"]
+    labels: list[str] | None = None
+    avd_names: list[str] | None = None
+    n_outputs: int = Field(gt=0)
+    model: dict[str, Any]
+    input_dims: dict[str, int]
+    branches: dict[str, BranchPackage]
+    text_source: dict[str, Any] | None = None
+    recipe: Any = None
+    source: dict[str, Any] | None = None
+    weights: WeightsInfo
+
+    @field_validator("format_version")
+    @classmethod
+    def _supported_version(cls, value: int) -> int:
+        if value != FORMAT_VERSION:
+            raise ValueError(
+                f"format_version {value} is not supported by this emofuse (it reads version {FORMAT_VERSION}); "
+                "re-export the model with this emofuse version"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PackageConfig:
+        if not self.branches:
+            raise ValueError("branches is empty: a model needs at least one input branch")
+        if set(self.input_dims) != set(self.branches):
+            raise ValueError(
+                f"input_dims names branches {sorted(self.input_dims)} but branches are {sorted(self.branches)}"
+            )
+        bad_dims = {k: v for k, v in self.input_dims.items() if v <= 0}
+        if bad_dims:
+            raise ValueError(f"input_dims must be positive: {bad_dims}")
+        if self.task == "classes":
+            if not self.labels:
+                raise ValueError("task 'classes' needs 'labels' (class names in output order)")
+            if len(set(self.labels)) != len(self.labels):
+                raise ValueError(f"labels hold duplicates: {self.labels}")
+            if len(self.labels) != self.n_outputs:
+                raise ValueError(f"{len(self.labels)} labels but n_outputs is {self.n_outputs}")
+        else:
+            if not self.avd_names:
+                raise ValueError("task 'avd' needs 'avd_names' (e.g. arousal, valence, dominance)")
+            if len(self.avd_names) != self.n_outputs:
+                raise ValueError(f"{len(self.avd_names)} avd_names but n_outputs is {self.n_outputs}")
+        return self
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the model's outputs, in order."""
+        return list(self.labels if self.task == "classes" else self.avd_names or [])
+
+    @property
+    def needs_text(self) -> bool:
+        """True when some branch reads a transcript (given or recognised)."""
+        return any(b.input != "audio" for b in self.branches.values())
+
+
+@dataclass
+class PackagedModel:
+    """A loaded package: its directory, validated configuration, the network (eval mode) and standardizers.
+
+    Attributes:
+        directory: the package directory.
+        config: the validated ``config.json``.
+        network: the :class:`emofuse.nn.FusionModel`, weights loaded, in eval mode. Its ``forward(inputs, masks)``
+            takes ``inputs[branch]: [B, T, D]`` and ``masks[branch]: [B, T]`` and returns ``{"output": [B, C]}``.
+        standardizers: per branch the fitted :class:`~emofuse.encoders.Standardizer` (or None).
+    """
+
+    directory: Path
+    config: PackageConfig
+    network: torch.nn.Module
+    standardizers: dict[str, Any] = field(default_factory=dict)
+    _encoders: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names in output order (empty for an A/V/D model)."""
+        return list(self.config.labels or [])
+
+    @property
+    def avd_names(self) -> list[str]:
+        return list(self.config.avd_names or [])
+
+    @property
+    def encoder_ids(self) -> dict[str, str]:
+        return {name: b.encoder_id for name, b in self.config.branches.items()}
+
+    def encoders(self) -> dict[str, Any]:
+        """Per branch the built encoder, built once on first use and checked against the stored ``encoder_id``."""
+        if self._encoders is None:
+            self._encoders = build_branch_encoders(self.config, self.directory)
+        return self._encoders
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-safe summary (for ``/health`` and the CLI)."""
+        return {
+            "task": self.task,
+            "labels": self.labels,
+            "avd_names": self.avd_names,
+            "branches": {
+                name: {"encoder_id": b.encoder_id, "input": b.input}
+                for name, b in self.config.branches.items()
+            },
+            "emofuse_version": self.config.emofuse_version,
+            "source": self.config.source,
+        }
+
+
+def emofuse_version() -> str:
+    """The installed emofuse version (from the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("emofuse")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return "0+unknown"
+
+
+def _read_json_file(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: {what}. Re-export the model with `export_from_run`.")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ModelLoadError(
+            f"{path} is {size} bytes, more than a model configuration can be; it is not a config"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(
+            f"{path} is not valid JSON ({exc}); the file is damaged, re-export the model"
+        ) from exc
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:8]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<top level>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _parse_config(raw: Any, path: Path) -> PackageConfig:
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    if raw.get("format") != FORMAT_NAME:
+        raise ModelLoadError(
+            f"{path}: 'format' is {raw.get('format')!r}, expected {FORMAT_NAME!r}; this is not an emofuse packaged "
+            "model (a run directory? use `emofuse.serve.package.export_from_run(run_dir, out_dir)` first)"
+        )
+    try:
+        return PackageConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelLoadError(f"{path} is invalid: {_validation_message(exc)}") from exc
+
+
+def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header (reads no tensor data, runs no code)."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: the package has no weights. Re-export the model.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises SafetensorError / OSError on damaged headers
+        raise ModelLoadError(
+            f"{path} is not a valid safetensors file ({exc}); the weights are damaged"
+        ) from exc
+
+
+def _build_network(config: PackageConfig, where: Path) -> torch.nn.Module:
+    try:
+        from emofuse.train.model import ModelConfig, build_model
+    except ImportError as exc:  # pragma: no cover - train stage missing from the install
+        raise ModelLoadError(
+            f"cannot rebuild the model of {where}: emofuse.train.model is unavailable ({exc})"
+        ) from exc
+    try:
+        model_config = ModelConfig.model_validate(config.model)
+    except ValidationError as exc:
+        raise ModelLoadError(
+            f"{where}: 'model' is not a valid model configuration: {_validation_message(exc)}"
+        ) from exc
+    try:
+        return build_model(model_config, dict(config.input_dims), config.n_outputs, task=config.task)
+    except EmofuseError as exc:
+        raise ModelLoadError(f"{where}: cannot build the model from its configuration: {exc}") from exc
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"{where}: cannot build the model from its configuration: {exc!r}") from exc
+
+
+def _check_weights_match(network: torch.nn.Module, shapes: dict[str, tuple[int, ...]], path: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            details.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            details.append(
+                "wrong shapes "
+                + ", ".join(f"{k}: file {shapes[k]} vs model {expected[k]}" for k in wrong[:5])
+            )
+        raise ModelLoadError(
+            f"{path} does not match the model described by config.json ({'; '.join(details)}); "
+            "the weights and the configuration come from different models: re-export the run"
+        )
+
+
+def _load_standardizers(config: PackageConfig, where: Path) -> dict[str, Any]:
+    from emofuse.encoders.normalize import Standardizer
+
+    out: dict[str, Any] = {}
+    for name, branch in config.branches.items():
+        if branch.standardizer is None:
+            out[name] = None
+            continue
+        try:
+            out[name] = Standardizer.from_dict(branch.standardizer)
+        except EmofuseError as exc:
+            raise ModelLoadError(f"{where}: branches.{name}.standardizer is damaged: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ModelLoadError(f"{where}: branches.{name}.standardizer is damaged: {exc!r}") from exc
+    return out
+
+
+def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>") -> dict[str, Any]:
+    """Build each branch's encoder from its spec and check that it has the stored ``encoder_id``.
+
+    Raises:
+        ModelLoadError: an encoder cannot be built, or its id differs from the packaged one (the spec was
+            edited, or this emofuse computes that encoder differently from the one that trained the model).
+    """
+    from emofuse.encoders import build_encoder
+
+    encoders: dict[str, Any] = {}
+    for name, branch in config.branches.items():
+        try:
+            encoder = build_encoder(branch.encoder)
+        except EmofuseError as exc:
+            raise ModelLoadError(
+                f"{where}: branch {name!r}: cannot build encoder {branch.encoder!r}: {exc}"
+            ) from exc
+        if encoder.encoder_id != branch.encoder_id:
+            raise ModelLoadError(
+                f"{where}: branch {name!r}: encoder spec {branch.encoder!r} gives encoder id {encoder.encoder_id!r}, "
+                f"but the model was trained on {branch.encoder_id!r}; the spec was edited or this emofuse computes "
+                "that encoder differently. Use the emofuse version that trained the model, or re-train."
+            )
+        encoders[name] = encoder
+    return encoders
+
+
+def load_model(directory: str | os.PathLike[str], *, build_encoders: bool = True) -> PackagedModel:
+    """Load a packaged model directory (``config.json`` + ``model.safetensors``).
+
+    Args:
+        directory: the package directory.
+        build_encoders: build the branch encoders now and check that each has its packaged ``encoder_id`` (an id
+            depends on the encoder's code version and, for pretrained encoders, on the model files, so this needs
+            the encoders' libraries); False defers that to the first :meth:`PackagedModel.encoders` call.
+
+    Raises:
+        ModelLoadError: the directory is missing, tampered or inconsistent (message names the file and key).
+    """
+    from safetensors.torch import load_file
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise ModelLoadError(f"model directory not found: {root} (pass the folder holding config.json)")
+    config_path = root / CONFIG_FILE
+    config = _parse_config(_read_json_file(config_path, "the model configuration"), config_path)
+    weights_path = root / config.weights.file
+    shapes = _safetensors_shapes(weights_path)
+    actual_sha = file_sha256(weights_path)
+    if actual_sha != config.weights.sha256:
+        raise ModelLoadError(
+            f"{weights_path} has SHA-256 {actual_sha[:16]}..., config.json expects {config.weights.sha256[:16]}...: "
+            "the weights were changed after export. Re-export the model from its run directory."
+        )
+    network = _build_network(config, config_path)
+    _check_weights_match(network, shapes, weights_path)
+    try:
+        state = load_file(str(weights_path))
+        network.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise ModelLoadError(f"{weights_path}: cannot load the weights into the model: {exc}") from exc
+    network.eval()
+    for param in network.parameters():
+        param.requires_grad_(False)
+    packaged = PackagedModel(root, config, network, _load_standardizers(config, config_path))
+    if build_encoders:
+        packaged.encoders()
+    return packaged
+
+
+def save_package(
+    out_dir: str | os.PathLike[str],
+    *,
+    state_dict: dict[str, Any],
+    task: str,
+    model: dict[str, Any],
+    input_dims: dict[str, int],
+    branches: dict[str, dict[str, Any]],
+    n_outputs: int,
+    labels: list[str] | None = None,
+    avd_names: list[str] | None = None,
+    text_source: dict[str, Any] | None = None,
+    recipe: Any = None,
+    source: dict[str, Any] | None = None,
+) -> Path:
+    """Write a package: weights first, then ``config.json`` (written last, atomically, so a killed export
+    never leaves a directory that loads). Returns the package directory.
+
+    Args:
+        state_dict: name -> tensor (saved with safetensors; tensors are made contiguous CPU copies).
+        source: provenance of the weights (the run's ``system``, ``seed``, ``fold``), informative only.
+    """
+    from safetensors.torch import save
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    atomic_write_bytes(out / WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
+    raw = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "emofuse_version": emofuse_version(),
+        "task": task,
+        "labels": labels,
+        "avd_names": avd_names,
+        "n_outputs": n_outputs,
+        "model": model,
+        "input_dims": input_dims,
+        "branches": branches,
+        "text_source": text_source,
+        "recipe": recipe,
+        "source": source,
+        "weights": {"file": WEIGHTS_FILE, "sha256": file_sha256(out / WEIGHTS_FILE)},
+    }
+    try:
+        config = PackageConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelLoadError(f"cannot package the model: {_validation_message(exc)}") from exc
+    atomic_write_json(out / CONFIG_FILE, config.model_dump(mode="json"))
+    return out
+
+
+def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+    """Turn a finished run directory (``model.safetensors`` + ``run_config.json``) into a package in ``out_dir``.
+
+    The package is loaded back (weights checked against the rebuilt model) before this returns; encoder ids are
+    checked when the package is loaded for use (:func:`load_model`), not here, so that exporting needs no
+    encoder libraries.
+
+    Raises:
+        ModelLoadError: the run directory is incomplete or its configuration is inconsistent.
+    """
+    from safetensors.torch import load_file
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ModelLoadError(f"run directory not found: {run} (pass <out>/<system>/seed<k>/fold<f>/)")
+    run_config_path = run / RUN_CONFIG_FILE
+    raw = _read_json_file(run_config_path, "the run configuration the training runner writes")
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{run_config_path}: expected a JSON object, got {type(raw).__name__}")
+    missing = [k for k in ("model", "input_dims", "task", "branches") if k not in raw]
+    if missing:
+        raise ModelLoadError(f"{run_config_path} lacks {missing}; is the run finished? (re-run the training)")
+    weights_path = run / WEIGHTS_FILE
+    _safetensors_shapes(weights_path)
+    try:
+        state = load_file(str(weights_path))
+    except Exception as exc:
+        raise ModelLoadError(f"{weights_path}: cannot read the weights: {exc}") from exc
+    task = raw["task"]
+    labels = raw.get("labels")
+    avd_names = raw.get("avd_names")
+    if task == "classes":
+        n_outputs = len(labels or [])
+    elif task == "avd":
+        n_outputs = len(avd_names or [])
+    else:
+        raise ModelLoadError(f"{run_config_path}: task is {task!r}, expected 'classes' or 'avd'")
+    branches = {}
+    for name, branch in (raw.get("branches") or {}).items():
+        if not isinstance(branch, dict):
+            raise ModelLoadError(f"{run_config_path}: branches.{name} must be an object")
+        branches[name] = {k: branch.get(k) for k in ("encoder", "encoder_id", "input", "standardizer")}
+    out = save_package(
+        out_dir,
+        state_dict=state,
+        task=task,
+        model=raw["model"],
+        input_dims={k: int(v) for k, v in raw["input_dims"].items()},
+        branches=branches,
+        n_outputs=n_outputs,
+        labels=labels if task == "classes" else None,
+        avd_names=avd_names if task == "avd" else None,
+        text_source=raw.get("text_source"),
+        recipe=raw.get("recipe"),
+        source={k: raw[k] for k in ("system", "seed", "fold") if k in raw} or None,
+    )
+    load_model(out, build_encoders=False)
+    return out

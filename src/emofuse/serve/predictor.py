@@ -1,0 +1,344 @@
+"""One recording in, emotions out: recording -> transcript -> features -> model -> emotions.
+
+:class:`Predictor` loads a packaged model (see :mod:`emofuse.serve.package`), its branch encoders and the ASR
+backend once, then answers :meth:`Predictor.predict_file` / :meth:`Predictor.predict_wave` with a
+:class:`Prediction`: the transcript with ``[SIL]`` marks, class probabilities and the top class (or
+arousal/valence/dominance), and the wall time of every stage.
+
+Stages, in order (names of :attr:`Prediction.timings_s`):
+
+* ``asr``: the packaged text source's ASR backend on the waveform; with a given transcript, forced alignment
+  of that text instead (word times are needed for ``[SIL]``); falls back to the plain given text when the
+  alignment fails;
+* ``silence``: ``[SIL]`` insertion at long gaps between words (:func:`emofuse.transcribe.silence.annotate`);
+* ``encoder:<branch>``: that branch's encoder on the audio or on the text its ``input`` names, then its
+  standardizer;
+* ``model``: the fusion network, then softmax (classes) or the raw A/V/D outputs;
+* ``total``: the whole call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError
+from emofuse.serve.package import PackagedModel, load_model
+from emofuse.transcribe.types import Transcript
+
+SAMPLE_RATE_HZ = 16_000
+# text_source keys that are not options of the ASR backend itself
+_NOT_ASR_OPTIONS = {
+    "silence",
+    "backend",
+    "sil_threshold_s",
+    "threshold_s",
+    "leading",
+    "trailing",
+    "vad",
+    "transcripts",
+}
+
+
+@dataclass
+class Prediction:
+    """What the model says about one recording.
+
+    Attributes:
+        text: the transcript the model read (plain words; empty for silent audio).
+        text_with_sil: the same with ``[SIL]`` at long pauses.
+        words: ``[{text, start_s, end_s, confidence}]``.
+        transcript_source: ``"asr"``, ``"given"`` (the caller's text, aligned) or ``"given-unaligned"``.
+        duration_s: length of the recording.
+        silence_ratio: part of the recording not covered by words, in [0, 1] (None when unknown).
+        task: ``"classes"`` or ``"avd"``.
+        probabilities: class name -> probability (classes; sums to 1), in the model's label order.
+        top_class: the most probable class (classes).
+        avd: dimension name -> predicted value (A/V/D models).
+        timings_s: stage name -> wall time in seconds (see the module docstring).
+    """
+
+    text: str
+    text_with_sil: str
+    words: list[dict[str, Any]]
+    transcript_source: str
+    duration_s: float
+    silence_ratio: float | None
+    task: str
+    probabilities: dict[str, float] | None = None
+    top_class: str | None = None
+    avd: dict[str, float] | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (the ``POST /predict`` answer and ``emofuse predict --json`` line)."""
+        return asdict(self)
+
+
+def _batch_of_one(features: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One utterance's branch features as a batch of one, padded exactly as training collates them.
+
+    ``[D]`` -> ``[1, 1, D]``; ``[T, D]`` -> ``[1, T, D]``; ``[L, T, D]`` -> ``[1, L, T, D]``; masks ``[1, T]``.
+    """
+    from emofuse.train.data import collate
+
+    batch = collate(
+        [{"utterance_id": "request", "features": features, "target": np.zeros((), dtype=np.int64)}]
+    )
+    return batch["inputs"], batch["masks"]
+
+
+class Predictor:
+    """Runs a packaged model on recordings. Encoders and the ASR backend are loaded once.
+
+    Args:
+        packaged: a loaded package (:func:`emofuse.serve.package.load_model`).
+        asr_backend: override the ASR backend the model was trained with (``"faster-whisper"``,
+            ``"transformers"``); None keeps the packaged text source.
+        asr_model: the ASR model (a local directory or id) for that backend; None keeps the packaged one (or the
+            backend's offline default).
+        transcriber: an already-built transcriber (anything with ``transcribe(wave, sample_rate_hz)``) to use
+            instead of building one from the package (e.g. to share one between predictors).
+    """
+
+    def __init__(
+        self,
+        packaged: PackagedModel,
+        *,
+        asr_backend: str | None = None,
+        asr_model: str | None = None,
+        transcriber: Any = None,
+    ) -> None:
+        self.packaged = packaged
+        self.encoders = packaged.encoders()
+        text_source = dict(packaged.config.text_source or {})
+        self.silence_options = self._silence_options(text_source)
+        self.asr_backend, self.asr_options = self._asr_options(text_source, asr_backend)
+        if asr_model is not None:
+            self.asr_options["model"] = asr_model
+        # tokenizers and some feature extractors are not safe to call from two threads at once
+        self._encoder_locks = {name: threading.Lock() for name in self.encoders}
+        self._transcriber = transcriber
+        self._aligner: Any = None
+        self._lock = threading.Lock()
+        self._align_lock = threading.Lock()  # pocketsphinx's cached decoder is not safe across threads
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike[str],
+        asr_backend: str | None = None,
+        *,
+        asr_model: str | None = None,
+        warmup: bool = False,
+    ) -> Predictor:
+        """Load the package in ``directory`` and build its encoders and ASR backend (a bad package or encoder
+        fails here). Backends that load weights lazily do so on the first call, or now with ``warmup=True``."""
+        predictor = cls(load_model(directory), asr_backend=asr_backend, asr_model=asr_model)
+        predictor.transcriber()
+        if warmup:
+            predictor.warmup()
+        return predictor
+
+    @staticmethod
+    def _silence_options(text_source: dict[str, Any]) -> dict[str, Any]:
+        """``[SIL]`` options from the text source: a ``silence`` block or top-level keys (VAD off unless asked)."""
+        options: dict[str, Any] = {
+            k: text_source[k] for k in ("threshold_s", "leading", "trailing", "vad") if k in text_source
+        }
+        if "sil_threshold_s" in text_source:
+            options["threshold_s"] = text_source["sil_threshold_s"]
+        options.update(text_source.get("silence") or {})
+        options.setdefault("vad", False)
+        unknown = sorted(set(options) - {"threshold_s", "leading", "trailing", "vad"})
+        if unknown:
+            raise ModelLoadError(
+                f"text_source.silence has unknown key(s) {unknown}; it takes threshold_s, leading, trailing, vad"
+            )
+        return options
+
+    @staticmethod
+    def _asr_options(text_source: dict[str, Any], override: str | None) -> tuple[str, dict[str, Any]]:
+        backend = str(text_source.get("backend") or "faster-whisper")
+        options = dict(text_source.get("options") or {})
+        for key, value in text_source.items():
+            if key not in _NOT_ASR_OPTIONS and key != "options":
+                options.setdefault(key, value)
+        if override and override != backend:
+            return override, {}
+        return backend, options
+
+    def transcriber(self) -> Any:
+        """The ASR backend (built once)."""
+        if self._transcriber is None:
+            with self._lock:
+                if self._transcriber is None:
+                    from emofuse.transcribe import build_transcriber
+
+                    try:
+                        self._transcriber = build_transcriber(self.asr_backend, **self.asr_options)
+                    except EmofuseError:
+                        raise
+                    except Exception as exc:
+                        raise ModelLoadError(
+                            f"cannot build the ASR backend {self.asr_backend!r} with options {self.asr_options}: {exc}"
+                        ) from exc
+        return self._transcriber
+
+    def aligner(self) -> Any:
+        """The forced aligner for given transcripts (built on first use)."""
+        if self._aligner is None:
+            with self._lock:
+                if self._aligner is None:
+                    from emofuse.transcribe import build_transcriber
+
+                    self._aligner = build_transcriber("align", oov="error")
+        return self._aligner
+
+    def warmup(self) -> float:
+        """Run the whole pipeline once on a second of a quiet tone (loads lazy weights, compiles librosa's
+        kernels) so that the first real request is not the slow one. Returns the seconds it took."""
+        start = time.perf_counter()
+        t = np.arange(SAMPLE_RATE_HZ, dtype=np.float32) / SAMPLE_RATE_HZ
+        self.predict_wave(0.05 * np.sin(2 * np.pi * 220.0 * t).astype(np.float32), SAMPLE_RATE_HZ)
+        return time.perf_counter() - start
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description of the model and the ASR backend."""
+        return {**self.packaged.describe(), "asr_backend": self.asr_backend}
+
+    # ---- prediction ---------------------------------------------------------------------------------------
+    def predict_file(self, path: str | os.PathLike[str], transcript: str | None = None) -> Prediction:
+        """Predict from an audio file (any format/rate/channels :func:`emofuse.audio.load_audio` reads)."""
+        from emofuse.audio import load_audio
+
+        start = time.perf_counter()
+        wave = load_audio(Path(path), sample_rate_hz=SAMPLE_RATE_HZ)
+        decode_s = time.perf_counter() - start
+        prediction = self.predict_wave(wave, SAMPLE_RATE_HZ, transcript=transcript, source=str(path))
+        prediction.timings_s = {"decode": decode_s, **prediction.timings_s}
+        prediction.timings_s["total"] += decode_s
+        return prediction
+
+    def predict_wave(
+        self,
+        wave: np.ndarray,
+        sample_rate_hz: int,
+        transcript: str | None = None,
+        *,
+        source: str = "<waveform>",
+    ) -> Prediction:
+        """Predict from a waveform ``[N]`` (or ``[N, channels]``) at ``sample_rate_hz``.
+
+        Args:
+            transcript: what was said, if known; used instead of ASR (aligned for ``[SIL]`` marks).
+        """
+        from emofuse.audio import check_waveform, resample
+
+        start = time.perf_counter()
+        timings: dict[str, float] = {}
+        wave = resample(check_waveform(wave, sample_rate_hz, source), int(sample_rate_hz), SAMPLE_RATE_HZ)
+        if wave.size == 0:
+            raise AudioError(f"{source}: the recording holds no samples")
+        if transcript is not None and not transcript.strip():
+            transcript = None
+
+        t0 = time.perf_counter()
+        text_result, transcript_source = self._transcribe(wave, transcript)
+        timings["asr"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        text_result = self._annotate(text_result, wave)
+        timings["silence"] = time.perf_counter() - t0
+        text_with_sil = (
+            text_result.text_with_sil if text_result.text_with_sil is not None else text_result.text
+        )
+
+        features: dict[str, np.ndarray] = {}
+        for name, branch in self.packaged.config.branches.items():
+            t0 = time.perf_counter()
+            if branch.input == "audio":
+                item: np.ndarray | str = wave
+            elif branch.input == "asr_sil":
+                item = text_with_sil
+            else:
+                item = text_result.text
+            with self._encoder_locks[name]:
+                array = np.asarray(self.encoders[name].encode(item), dtype=np.float32)
+            standardizer = self.packaged.standardizers.get(name)
+            features[name] = standardizer.transform(array) if standardizer is not None else array
+            timings[f"encoder:{name}"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        output = self._run_network(*_batch_of_one(features))
+        timings["model"] = time.perf_counter() - t0
+
+        prediction = Prediction(
+            text=text_result.text,
+            text_with_sil=text_with_sil,
+            words=[asdict(w) for w in text_result.words],
+            transcript_source=transcript_source,
+            duration_s=float(wave.size / SAMPLE_RATE_HZ),
+            silence_ratio=text_result.silence_ratio,
+            task=self.packaged.task,
+        )
+        if self.packaged.task == "classes":
+            probs = _softmax(output)
+            labels = self.packaged.labels
+            prediction.probabilities = {label: float(p) for label, p in zip(labels, probs, strict=True)}
+            prediction.top_class = labels[int(np.argmax(probs))]
+        else:
+            prediction.avd = {n: float(v) for n, v in zip(self.packaged.avd_names, output, strict=True)}
+        timings["total"] = time.perf_counter() - start
+        prediction.timings_s = timings
+        return prediction
+
+    def _transcribe(self, wave: np.ndarray, transcript: str | None) -> tuple[Transcript, str]:
+        duration_s = float(wave.size / SAMPLE_RATE_HZ)
+        if transcript is None:
+            try:
+                return self.transcriber().transcribe(wave, SAMPLE_RATE_HZ), "asr"
+            except EmofuseError:
+                raise
+            except Exception as exc:
+                raise TranscriptionError(
+                    f"ASR backend {self.asr_backend!r} failed on the recording: {exc}"
+                ) from exc
+        text = " ".join(transcript.split())
+        try:
+            aligner = self.aligner()
+            with self._align_lock:
+                return aligner.transcribe(wave, SAMPLE_RATE_HZ, text=text), "given"
+        except Exception:  # alignment is best effort: the given words still feed the model
+            return Transcript(text=text, words=[], duration_s=duration_s, backend="given"), "given-unaligned"
+
+    def _annotate(self, transcript: Transcript, wave: np.ndarray) -> Transcript:
+        if not transcript.words:
+            silence_ratio = 1.0 if not transcript.text else transcript.silence_ratio
+            transcript.text_with_sil = transcript.text_with_sil or transcript.text
+            transcript.silence_ratio = silence_ratio
+            return transcript
+        from emofuse.transcribe.silence import annotate
+
+        return annotate(transcript, wave, SAMPLE_RATE_HZ, **self.silence_options)
+
+    def _run_network(self, inputs: dict[str, Any], masks: dict[str, Any]) -> np.ndarray:
+        """Network outputs of a batch of one: logits ``[C]`` or A/V/D ``[3]``."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.packaged.network(inputs, masks)
+        tensor = out["output"] if isinstance(out, dict) else out
+        return tensor.detach().to(torch.float64).cpu().numpy()[0]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - np.max(logits)
+    exp = np.exp(shifted)
+    return exp / exp.sum()
