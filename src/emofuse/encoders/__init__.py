@@ -1,0 +1,38 @@
+"""Encoders (frozen feature extractors) and the feature store.
+
+Public API: :func:`build_encoder`, :class:`FeatureStore`, :func:`extract_features`, :class:`Standardizer`,
+:func:`speaker_averages`. Heavy libraries (torch, transformers, librosa, opensmile) load only when an encoder
+that needs them is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emofuse.encoders.base import Encoder, EncoderConfig
+from emofuse.encoders.extract import extract_features, utterance_keys
+from emofuse.encoders.normalize import Standardizer
+from emofuse.encoders.registry import SPEC_STRINGS, build_encoder, encoder_id_of, make_config
+from emofuse.encoders.store import FeatureStore
+
+__all__ = [
+    "SPEC_STRINGS",
+    "Encoder",
+    "EncoderConfig",
+    "FeatureStore",
+    "Standardizer",
+    "build_encoder",
+    "encoder_id_of",
+    "extract_features",
+    "make_config",
+    "speaker_averages",
+    "utterance_keys",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "speaker_averages":
+        from emofuse.encoders.speaker import speaker_averages
+
+        return speaker_averages
+    raise AttributeError(name)

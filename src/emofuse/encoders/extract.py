@@ -1,0 +1,140 @@
+"""Filling the feature store for an utterance table: ``extract_features``.
+
+Each utterance is keyed by content (:func:`emofuse.hashing.audio_key` of its audio span, or
+:func:`emofuse.hashing.text_key` of its text), so finished entries are skipped, duplicates are computed once,
+and a killed run resumes where it stopped (entries are written atomically one by one).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emofuse.encoders.base import Encoder
+from emofuse.encoders.store import FeatureStore
+from emofuse.errors import ConfigError
+from emofuse.hashing import audio_key, text_key
+
+
+def _span(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def utterance_keys(
+    table: pd.DataFrame, modality: str, texts: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Content key of every utterance: audio span hash (``modality="audio"``) or text hash (``"text"``).
+
+    Raises:
+        ConfigError: a text encoder without ``texts``, or utterances whose text is missing (listed).
+    """
+    if modality == "text":
+        if texts is None:
+            raise ConfigError("a text encoder needs texts (utterance_id -> text): pass transcripts")
+        missing = [u for u in table["utterance_id"] if texts.get(u) is None]
+        if missing:
+            raise ConfigError(
+                f"{len(missing)} utterance(s) have no text, e.g. {missing[:10]}; give transcripts for them "
+                "(emofuse transcribe) or choose another text source"
+            )
+        return {u: text_key(str(texts[u])) for u in table["utterance_id"]}
+    hashes: dict[str, str] = {}
+    for row in table.itertuples(index=False):
+        hashes[row.utterance_id] = audio_key(row.audio_path, _span(row.start_s), _span(row.end_s))
+    return hashes
+
+
+def extract_features(
+    table: pd.DataFrame,
+    encoder: Encoder,
+    store: FeatureStore,
+    texts: Mapping[str, str] | None = None,
+    *,
+    workers: int = 1,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Compute and store ``encoder``'s features for every utterance of ``table`` not yet in ``store``.
+
+    Args:
+        table: utterance table (``utterance_id``, ``audio_path``, ``start_s``, ``end_s``).
+        texts: utterance id -> text, for text encoders.
+        workers: threads encoding batches in parallel (the encoders release the GIL in native code). On
+            2 shared cores, 2 workers helped the torch/ctranslate2 encoders and little else (see the benchmark).
+        batch_size: utterances per ``encode_batch`` call (and per unit of resumable work).
+        progress: show a rich progress bar.
+
+    Returns:
+        utterance id -> store key (for ``store.get(encoder.encoder_id, key)``).
+    """
+    if workers < 1 or batch_size < 1:
+        raise ConfigError(f"workers and batch_size must be >= 1 (got {workers}, {batch_size})")
+    keys = utterance_keys(table, encoder.modality, texts)
+    enc_id = encoder.encoder_id
+    store.write_manifest(enc_id, encoder.describe())
+    source: dict[str, Any] = {}
+    for row in table.itertuples(index=False):
+        k = keys[row.utterance_id]
+        if k in source or store.has(enc_id, k):
+            continue
+        if encoder.modality == "text":
+            source[k] = str(texts[row.utterance_id])  # type: ignore[index]
+        else:
+            source[k] = (row.audio_path, _span(row.start_s), _span(row.end_s))
+    todo = list(source)
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+
+    def run(batch: list[str]) -> int:
+        if encoder.modality == "text":
+            items: list[Any] = [source[k] for k in batch]
+        else:
+            from emofuse.audio import load_audio
+
+            items = [load_audio(p, start_s=s, end_s=e) for p, s, e in (source[k] for k in batch)]
+        arrays = encoder.encode_batch(items)
+        for k, arr in zip(batch, arrays, strict=True):
+            store.put(enc_id, k, np.asarray(arr))
+        return len(batch)
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"{enc_id}", total=len(keys), completed=len(keys) - len(todo)) if bar else None
+        # batches always run in worker threads, also for workers=1: on a small shared machine torch's
+        # intra-op threads in the main thread were up to 10x slower (busy-waiting OpenMP barriers) than
+        # encoding in a worker thread (benchmarks/results/encoders.json); the main thread only reports progress.
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emofuse-encode") as pool:
+            pending: set[Future[int]] = {pool.submit(run, b) for b in batches}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for fut in done:
+                        n = fut.result()
+                        if bar is not None:
+                            bar.advance(task, n)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    return keys
+
+
+class _NoBar:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    )

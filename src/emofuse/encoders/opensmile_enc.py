@@ -1,0 +1,147 @@
+"""openSMILE features (optional extra ``emofuse[opensmile]``; audEERING research licence, non-commercial).
+
+Feature sets (``feature_set`` in the config):
+
+* ``"egemaps"``: eGeMAPSv02 functionals, ``[88]`` per utterance (perez2022's acoustic branch).
+* ``"compare"``: ComParE_2016 functionals, ``[6373]`` per utterance.
+* ``"pepino_lld"``: the pepino2020 frame set, ``[T, 36]`` at 10 ms hop: 18 low-level descriptors and their
+  first-order deltas. openSMILE has no single config with exactly these, so they are the matching columns of
+  the ComParE_2016 ``LowLevelDescriptors`` and ``LowLevelDescriptors_Deltas`` levels (same frames):
+
+  ====================  ==================================  =======================================
+  pepino2020            ComParE_2016 LLD column             note
+  ====================  ==================================  =======================================
+  pitch                 ``F0final_sma``                     Hz, 0 in unvoiced frames (60 ms window)
+  jitter                ``jitterLocal_sma``
+  shimmer               ``shimmerLocal_sma``
+  logHNR                ``logHNR_sma``
+  loudness              ``audspec_lengthL1norm_sma``        sum of the auditory spectrum (ComParE's
+                                                            loudness descriptor)
+  MFCC 1-13             ``mfcc_sma[1]`` .. ``mfcc_sma[13]``
+  deltas of the above   the same names with ``_sma_de``     first-order deltas from openSMILE
+  ====================  ==================================  =======================================
+
+  Column order: the 18 LLDs, then their 18 deltas (``PEPINO_LLD_COLUMNS``). pepino2020 z-scores with global
+  statistics before taking deltas; emofuse keeps raw values here and z-scores all 36 dimensions with a
+  :class:`~emofuse.encoders.normalize.Standardizer` fitted on the training fold (a delta of a z-scored
+  series equals the raw delta divided by the std, so this differs only in the deltas' scale).
+  ComParE's LLD windows are 20 ms (energy/spectral) and 60 ms (pitch/voice quality) at a 10 ms hop;
+  pepino2020 names 32 ms windows: the hop matches, the windows are openSMILE's standard ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal
+
+import numpy as np
+
+from emofuse.encoders.base import Encoder, EncoderConfig
+from emofuse.errors import ConfigError, EmofuseError
+
+PEPINO_LLDS: tuple[str, ...] = (
+    "F0final_sma",
+    "jitterLocal_sma",
+    "shimmerLocal_sma",
+    "logHNR_sma",
+    "audspec_lengthL1norm_sma",
+    *(f"mfcc_sma[{i}]" for i in range(1, 14)),
+)
+PEPINO_DELTAS: tuple[str, ...] = tuple(
+    name.replace("_sma[", "_sma_de[") if "[" in name else f"{name}_de" for name in PEPINO_LLDS
+)
+PEPINO_LLD_COLUMNS: tuple[str, ...] = PEPINO_LLDS + PEPINO_DELTAS
+FRAME_HOP_S = 0.01
+
+_DIMS = {"egemaps": 88, "compare": 6373, "pepino_lld": 36}
+
+
+def _import_opensmile() -> Any:
+    try:
+        import opensmile
+    except ImportError as exc:
+        raise EmofuseError(
+            "the openSMILE encoders need the optional package opensmile: pip install emofuse[opensmile] "
+            "(note: openSMILE is under audEERING's research licence, non-commercial use only)"
+        ) from exc
+    return opensmile
+
+
+class OpenSmileConfig(EncoderConfig):
+    """Config of :class:`OpenSmileEncoder`."""
+
+    kind: Literal["opensmile"] = "opensmile"
+    feature_set: Literal["pepino_lld", "egemaps", "compare"] = "pepino_lld"
+
+
+class OpenSmileEncoder(Encoder):
+    """openSMILE through opensmile-python's ``Smile.process_signal``.
+
+    Output: ``[T, 36]`` frames at 10 ms (``pepino_lld``), ``[88]`` (``egemaps``) or ``[6373]`` (``compare``).
+    """
+
+    modality = "audio"
+
+    def __init__(self, config: OpenSmileConfig) -> None:
+        super().__init__(config)
+        self.config: OpenSmileConfig = config
+        self._opensmile = _import_opensmile()
+        self._local = threading.local()  # one Smile per thread: extraction may run several worker threads
+        if config.feature_set == "pepino_lld":
+            smiles = self._smiles
+            have = set(smiles[0].feature_names) | set(smiles[1].feature_names)
+            missing = [c for c in PEPINO_LLD_COLUMNS if c not in have]
+            if missing:
+                raise ConfigError(f"this openSMILE version lacks the pepino2020 LLD columns {missing}")
+
+    @property
+    def _smiles(self) -> list[Any]:
+        smiles = getattr(self._local, "smiles", None)
+        if smiles is None:
+            opensmile = self._opensmile
+            fs, lvl = opensmile.FeatureSet, opensmile.FeatureLevel
+            if self.config.feature_set == "pepino_lld":
+                smiles = [
+                    opensmile.Smile(feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors),
+                    opensmile.Smile(
+                        feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors_Deltas
+                    ),
+                ]
+            elif self.config.feature_set == "egemaps":
+                smiles = [opensmile.Smile(feature_set=fs.eGeMAPSv02, feature_level=lvl.Functionals)]
+            else:
+                smiles = [opensmile.Smile(feature_set=fs.ComParE_2016, feature_level=lvl.Functionals)]
+            self._local.smiles = smiles
+        return smiles
+
+    @property
+    def output(self) -> str:  # type: ignore[override]
+        return "frames" if self.config.feature_set == "pepino_lld" else "pooled"
+
+    @property
+    def dim(self) -> int:
+        return _DIMS[self.config.feature_set]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the output dimensions, in order."""
+        if self.config.feature_set == "pepino_lld":
+            return list(PEPINO_LLD_COLUMNS)
+        return list(self._smiles[0].feature_names)
+
+    def encode(self, item: np.ndarray | str) -> np.ndarray:
+        """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]`` or ``[D]`` float32."""
+        if isinstance(item, str):
+            raise ConfigError("openSMILE encoders take audio, not text")
+        wave = np.asarray(item, dtype=np.float32)
+        if self.config.feature_set == "pepino_lld":
+            smiles = self._smiles
+            lld = smiles[0].process_signal(wave, self.sample_rate_hz)
+            de = smiles[1].process_signal(wave, self.sample_rate_hz)
+            n = min(len(lld), len(de))
+            frame = np.concatenate(
+                [lld[list(PEPINO_LLDS)].to_numpy()[:n], de[list(PEPINO_DELTAS)].to_numpy()[:n]], axis=1
+            )
+            return np.nan_to_num(frame.astype(np.float32))
+        out = self._smiles[0].process_signal(wave, self.sample_rate_hz).to_numpy()[0]
+        return np.nan_to_num(out.astype(np.float32))

@@ -1,0 +1,142 @@
+"""``build_encoder(spec)``: from a spec string or dict to a ready encoder.
+
+Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensmile.egemaps`` ``[88]``,
+``opensmile.compare`` ``[6373]``, ``spectral.mel128`` / ``spectral.mfcc40`` / ``spectral.chroma12`` /
+``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
+``[256]``. A string that starts with ``{`` is read as a JSON dict. Dict specs name ``kind`` and every option
+of that kind's config; a preset may be given as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from emofuse.encoders.base import Encoder, EncoderConfig
+from emofuse.errors import ConfigError
+from emofuse.hashing import config_hash
+
+KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker")
+SPEC_STRINGS = (
+    "opensmile.pepino_lld",
+    "opensmile.egemaps",
+    "opensmile.compare",
+    "spectral.mel128",
+    "spectral.mfcc40",
+    "spectral.chroma12",
+    "spectral.logmel80",
+    "whisper",
+    "text",
+    "speaker",
+)
+
+
+def _classes(kind: str) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
+    if kind == "opensmile":
+        from emofuse.encoders.opensmile_enc import OpenSmileConfig, OpenSmileEncoder
+
+        return OpenSmileConfig, OpenSmileEncoder
+    if kind == "spectral":
+        from emofuse.encoders.spectral import SpectralConfig, SpectralEncoder
+
+        return SpectralConfig, SpectralEncoder
+    if kind == "ssl":
+        from emofuse.encoders.ssl import SSLConfig, SSLEncoder
+
+        return SSLConfig, SSLEncoder
+    if kind == "whisper":
+        from emofuse.encoders.whisper import WhisperConfig, WhisperEncoder
+
+        return WhisperConfig, WhisperEncoder
+    if kind == "text":
+        from emofuse.encoders.text import TextConfig, TextEncoder
+
+        return TextConfig, TextEncoder
+    if kind == "speaker":
+        from emofuse.encoders.speaker import SpeakerConfig, SpeakerEncoder
+
+        return SpeakerConfig, SpeakerEncoder
+    raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
+
+
+def spec_to_dict(spec: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise a spec (string, JSON string or dict) to a dict with ``kind`` and options."""
+    if isinstance(spec, Mapping):
+        out = dict(spec)
+    elif isinstance(spec, str):
+        text = spec.strip()
+        if text.startswith("{"):
+            try:
+                out = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"encoder spec {spec!r} is not valid JSON: {exc}") from exc
+            if not isinstance(out, dict):
+                raise ConfigError(f"encoder spec {spec!r}: a JSON spec must be an object")
+        else:
+            kind, _, variant = text.partition(".")
+            if kind not in KINDS or (text not in SPEC_STRINGS and not (kind == "ssl" and not variant)):
+                raise ConfigError(
+                    f"unknown encoder spec {spec!r}; use one of {list(SPEC_STRINGS)}, a JSON dict such as "
+                    '\'{"kind": "ssl", "model": "facebook/wav2vec2-base"}\', or a recipe YAML path'
+                )
+            out = {"kind": kind}
+            if kind == "opensmile":
+                out["feature_set"] = variant
+            elif kind == "spectral":
+                out["preset"] = variant
+    else:
+        raise ConfigError(f"encoder spec must be a string or a dict, got {type(spec).__name__}")
+    if "kind" not in out:
+        raise ConfigError(f"encoder spec {out} lacks 'kind' (one of {list(KINDS)})")
+    if out["kind"] == "spectral" and "preset" in out:
+        from emofuse.encoders.spectral import PRESETS
+
+        preset = out.pop("preset")
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown spectral preset {preset!r}; expected one of {list(PRESETS)}")
+        out = {**PRESETS[preset], **out}
+    return out
+
+
+def make_config(spec: str | Mapping[str, Any]) -> EncoderConfig:
+    """Validate a spec into its encoder's config; a bad key or value names itself."""
+    data = spec_to_dict(spec)
+    config_cls, _ = _classes(str(data["kind"]))
+    try:
+        return config_cls(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<spec>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad {data['kind']} encoder spec {data}: {problems}") from None
+
+
+def build_encoder(spec: str | Mapping[str, Any]) -> Encoder:
+    """Build a ready-to-use encoder from a spec (see the module doc)."""
+    config = make_config(spec)
+    _, encoder_cls = _classes(config.kind)
+    return encoder_cls(config)
+
+
+def encoder_id_of(spec: str | Mapping[str, Any]) -> tuple[str, str]:
+    """``(encoder_id, modality)`` of a spec without loading any model (for cheap "is it all cached?" checks).
+
+    Equals ``build_encoder(spec).encoder_id``.
+    """
+    from emofuse.encoders.hf import fingerprinted_id
+
+    config = make_config(spec)
+    _, encoder_cls = _classes(config.kind)
+    code_version = encoder_cls.code_version  # type: ignore[attr-defined]
+    modality = encoder_cls.modality  # type: ignore[attr-defined]
+    if config.kind == "text":
+        from emofuse.encoders.hf import resolve_model
+
+        return fingerprinted_id(config, code_version, resolve_model(config.model)), modality  # type: ignore[attr-defined]
+    if config.kind == "ssl":
+        return fingerprinted_id(config, code_version, config.model), modality  # type: ignore[attr-defined]
+    payload = {"config": config.model_dump(mode="json"), "code_version": code_version}
+    return f"{config.kind}-{config_hash(payload)}", modality

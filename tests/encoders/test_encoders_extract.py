@@ -1,0 +1,161 @@
+"""extract_features and `emofuse extract`: fills the store, skips finished entries, resumes after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from emofuse.corpus.table import make_table, write_table
+from emofuse.encoders import FeatureStore, build_encoder, extract_features, utterance_keys
+from emofuse.errors import ConfigError
+
+
+def _spans_table(enc_corpus, n: int):
+    """n utterances cut from the espeak files (distinct spans, so distinct keys)."""
+    table, _ = enc_corpus
+    rows = []
+    for i in range(n):
+        src = table.iloc[i % len(table)]
+        rows.append(
+            {
+                "utterance_id": f"s{i}",
+                "audio_path": src.audio_path,
+                "start_s": 0.05 * i,
+                "end_s": 0.05 * i + 0.8,
+            }
+        )
+    return make_table(rows)
+
+
+class _Counting:
+    """Wraps an encoder, counting encode calls and optionally failing on the k-th one."""
+
+    def __init__(self, inner, fail_at: int | None = None):
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+        self.modality, self.output, self.encoder_id = inner.modality, inner.output, inner.encoder_id
+
+    def describe(self):
+        return self.inner.describe()
+
+    def encode_batch(self, items):
+        out = []
+        for item in items:
+            self.calls += 1
+            if self.fail_at is not None and self.calls == self.fail_at:
+                raise RuntimeError("boom")
+            out.append(self.inner.encode(item))
+        return out
+
+
+@pytest.fixture(scope="module")
+def mfcc():
+    return build_encoder("spectral.mfcc40")
+
+
+def test_fills_store_then_serves_from_it(tmp_path, enc_corpus, mfcc):
+    table, waves = enc_corpus
+    store = FeatureStore(tmp_path / "store")
+    counting = _Counting(mfcc)
+    keys = extract_features(table, counting, store, progress=False)
+    assert counting.calls == len(table) and set(keys) == set(table["utterance_id"])
+    for uid, key in keys.items():
+        np.testing.assert_allclose(
+            store.get(mfcc.encoder_id, key), mfcc.encode(waves[uid]), rtol=1e-5, atol=1e-4
+        )
+    manifest = store.manifest(mfcc.encoder_id)
+    assert manifest["encoder_id"] == mfcc.encoder_id and manifest["dim"] == 40
+    again = _Counting(mfcc)
+    assert extract_features(table, again, store, workers=2, progress=False) == keys
+    assert again.calls == 0
+
+
+def test_duplicates_computed_once_and_two_workers_agree(tmp_path, enc_corpus, mfcc):
+    table, _ = enc_corpus
+    dup = make_table([*table.to_dict("records"), {**table.iloc[0].to_dict(), "utterance_id": "copy"}])
+    one, two = FeatureStore(tmp_path / "a"), FeatureStore(tmp_path / "b")
+    c1 = _Counting(mfcc)
+    k1 = extract_features(dup, c1, one, workers=1, batch_size=1, progress=False)
+    k2 = extract_features(dup, mfcc, two, workers=2, batch_size=1, progress=False)
+    assert c1.calls == len(table) and k1["copy"] == k1["u0"] and k1 == k2
+    for k in set(k1.values()):
+        np.testing.assert_array_equal(one.get(mfcc.encoder_id, k), two.get(mfcc.encoder_id, k))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failure_midway_keeps_finished_entries_and_resumes(tmp_path, enc_corpus, mfcc, workers):
+    table = _spans_table(enc_corpus, 8)
+    store = FeatureStore(tmp_path / "store")
+    with pytest.raises(RuntimeError, match="boom"):
+        extract_features(
+            table, _Counting(mfcc, fail_at=5), store, workers=workers, batch_size=1, progress=False
+        )
+    done = store.keys(mfcc.encoder_id)
+    assert 1 <= len(done) < 8
+    assert store.temp_files() == [] and store.verify(mfcc.encoder_id) == []
+    resumed = _Counting(mfcc)
+    keys = extract_features(table, resumed, store, workers=workers, progress=False)
+    assert resumed.calls == 8 - len(done)
+    assert sorted(set(keys.values())) == store.keys(mfcc.encoder_id)
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_and_store_is_clean(tmp_path, enc_corpus, mfcc):
+    table = _spans_table(enc_corpus, 12)
+    corpus = tmp_path / "corpus.jsonl"
+    write_table(table, corpus)
+    root = tmp_path / "store"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from emofuse.corpus.table import read_table
+        from emofuse.encoders import FeatureStore, build_encoder, extract_features
+        enc = build_encoder("spectral.mfcc40")
+        inner = enc.encode
+        def slow(item):
+            time.sleep(0.2)
+            return inner(item)
+        enc.encode = slow
+        extract_features(read_table({str(corpus)!r}), enc, FeatureStore({str(root)!r}), batch_size=1, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    store = FeatureStore(root)
+    deadline = time.monotonic() + 60
+    try:
+        while len(store.keys(mfcc.encoder_id)) < 3:
+            assert proc.poll() is None, "the extraction ended before it could be killed"
+            assert time.monotonic() < deadline, "the extraction made no progress"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    done = store.keys(mfcc.encoder_id)
+    assert 3 <= len(done) < 12
+    assert store.verify(mfcc.encoder_id) == []  # every entry on disk is whole
+    counting = _Counting(mfcc)
+    keys = extract_features(table, counting, store, progress=False)
+    assert counting.calls == 12 - len(done)
+    assert store.keys(mfcc.encoder_id) == sorted(set(keys.values()))
+    store.prune()  # removes any temp file the kill left behind
+    assert store.temp_files() == [] and store.verify(mfcc.encoder_id) == []
+
+
+def test_text_encoder_needs_texts(tmp_path, enc_corpus, tiny_bert_dir):
+    table, _ = enc_corpus
+    enc = build_encoder({"kind": "text", "model": str(tiny_bert_dir), "layers": "last"})
+    store = FeatureStore(tmp_path / "store")
+    with pytest.raises(ConfigError, match="needs texts"):
+        extract_features(table, enc, store, progress=False)
+    with pytest.raises(ConfigError, match="u3"):
+        extract_features(table, enc, store, texts={"u0": "x", "u1": "y", "u2": "z"}, progress=False)
+    texts = {"u0": "i feel great", "u1": "sad", "u2": "i feel great", "u3": ""}
+    keys = extract_features(table, enc, store, texts=texts, progress=False)
+    assert keys["u0"] == keys["u2"] and len(store.keys(enc.encoder_id)) == 3
+    assert utterance_keys(table, "text", texts) == keys
