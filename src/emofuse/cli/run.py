@@ -1,0 +1,107 @@
+"""``emofuse run``: train and evaluate recipes over seeds x folds, then print the results table.
+
+Example::
+
+    emofuse run pepino2020/audio pepino2020/text_bert pepino2020/ef_cs pepino2020/ef_pt pepino2020/ef_ws \\
+        pepino2020/lf_pt --corpus iemocap.jsonl --splits folds.json --store features/ --out runs/ \\
+        --set features.text.encoder.model=minilm --seeds 3
+
+Features come from the store; missing ones are computed first (with a progress bar). Finished runs are
+skipped, so an interrupted command picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def run(
+    recipes: list[str] = typer.Argument(
+        ..., help="Recipe YAML files or packaged names (e.g. pepino2020/ef_ws).", metavar="RECIPE..."
+    ),
+    corpus: Path = typer.Option(
+        ..., "--corpus", help="Utterance table (.jsonl/.csv) from `emofuse corpus export`."
+    ),
+    transcripts: Path | None = typer.Option(
+        None, "--transcripts", help="Transcripts table from `emofuse transcribe` (for asr/asr_sil inputs)."
+    ),
+    splits: Path | None = typer.Option(
+        None,
+        "--splits",
+        help="Split file from `emofuse corpus split`; default: made from the recipe's protocol.",
+    ),
+    store: Path | None = typer.Option(None, "--store", help="Feature store directory (default: the cache)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output directory: one sub-directory per run, and the report."
+    ),
+    seeds: int | None = typer.Option(None, "--seeds", min=1, help="Number of seeds (default: the recipe's)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a recipe key, e.g. --set training.max_epochs=3 (repeatable)."
+    ),
+    protocol: str | None = typer.Option(
+        None, "--protocol", help="Use another named protocol of the recipes (e.g. msp_podcast)."
+    ),
+    no_extract: bool = typer.Option(
+        False, "--no-extract", help="Fail instead of computing missing features."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for torch (small models train fastest on 1)."
+    ),
+) -> None:
+    """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from emofuse.corpus.table import read_table
+    from emofuse.encoders import FeatureStore
+    from emofuse.recipes import load_recipes
+    from emofuse.train._nn_adapter import check_model_config
+
+    console = Console()
+    loaded = load_recipes(recipes, overrides, protocol=protocol)
+    for r in loaded:
+        check_model_config(r.model)
+    table = read_table(corpus)
+    trans = None
+    if transcripts is not None:
+        from emofuse.transcribe import read_transcripts
+
+        trans = read_transcripts(transcripts)
+    from emofuse.train.runner import run_experiment
+
+    result = run_experiment(
+        loaded,
+        table,
+        splits,
+        FeatureStore(store) if store is not None else FeatureStore(),
+        out,
+        seeds=seeds,
+        transcripts=trans,
+        extract_missing=not no_extract,
+        progress=progress,
+        torch_threads=threads,
+    )
+    n_trained = int((result.runs["status"] == "trained").sum())
+    n_skipped = int((result.runs["status"] == "skipped").sum())
+    console.print(f"runs: {n_trained} trained, {n_skipped} already finished (skipped)")
+    rep = result.report
+    if rep is None:
+        return
+    spread = Table(title="median ± IQR over seeds (test predictions pooled over folds)")
+    spread.add_column("system")
+    for m in rep.metrics:
+        spread.add_column(f"{m} (%)" if m in ("accuracy", "uar") else m, justify="right")
+    spread.add_column("seeds", justify="right")
+    for system, per_metric in rep.summary.items():
+        cells = []
+        for m in rep.metrics:
+            s = per_metric[m]
+            scale, fmt = (100.0, "{:.1f}") if m in ("accuracy", "uar") else (1.0, "{:.3f}")
+            cells.append(f"{fmt.format(scale * s['median'])} ± {fmt.format(scale * s['iqr'])}")
+        spread.add_row(system, *cells, str(int(next(iter(per_metric.values()))["n"])))
+    console.print(spread)
+    console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
+    console.print(f"plots:  {rep.out_dir / 'plots'}")

@@ -1,0 +1,283 @@
+"""The recipe schema: one YAML file per system of a paper, validated on load.
+
+Every block is strict (``extra="forbid"``): an unknown key or a bad value fails when the recipe is read,
+before any work, with a message naming the key path (``model.fusion: 'eraly' is not one of ...``).
+
+Layout of a recipe (see ``src/emofuse/recipes/pepino2020/`` for complete examples)::
+
+    name: ef_ws                         # system name: the run directory <out>/<name>/...
+    paper: pepino2020
+    data:      {task: classes, labels: [angry, happy, neutral, sad], label_map: {excited: happy}}
+    features:  {audio: {encoder: opensmile.pepino_lld, input: audio, standardize: true},
+                text:  {encoder: {kind: text, model: bert-base-uncased, layers: sum_last4}, input: transcript}}
+    model:     {branches: {audio: {type: pepino_audio}, text: {type: pepino_text}}, fusion: early,
+                fusion_params: {hidden: 128}, head: {type: classes}}
+    training:  {strategy: warm_start, optimizer: adam, lr: 0.0001, warmup_steps: 40, batch_size: 32,
+                max_epochs: 30, early_stopping: null, class_weighting: inverse_frequency, seeds: 10,
+                pretrain: {from_systems: {audio: audio, text: text_bert}}}
+    protocol:  iemocap                  # a name from `protocols`, or a block
+    protocols: {iemocap: {kind: speaker-script, k: 5}, msp_podcast: {kind: predefined}}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from emofuse.train.model import ModelConfig
+
+InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
+Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
+ProtocolKind = Literal["predefined", "speaker-kfold", "loso", "speaker-script"]
+Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_AUDIO_KINDS = ("opensmile", "spectral", "whisper", "ssl", "speaker")
+_TEXT_KINDS = ("text", "glove")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Which labels the model learns.
+
+    ``task: classes`` learns ``labels`` (class names in output order) after ``label_map`` (e.g. IEMOCAP's
+    ``excited -> happy``); utterances whose mapped label is not in ``labels`` are left out. ``task: avd``
+    regresses ``avd_names`` (columns of the utterance table).
+    """
+
+    task: Literal["classes", "avd"] = "classes"
+    labels: list[str] | None = None
+    label_map: dict[str, str] = Field(default_factory=dict)
+    avd_names: list[Literal["arousal", "valence", "dominance"]] = Field(
+        default_factory=lambda: ["arousal", "valence", "dominance"]
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DataConfig:
+        if self.task == "classes":
+            if not self.labels or len(self.labels) < 2:
+                raise ValueError("task 'classes' needs `labels`: at least two class names in output order")
+            if len(set(self.labels)) != len(self.labels):
+                raise ValueError(f"labels {self.labels} repeat a name")
+            self.labels = [s.lower() for s in self.labels]
+            self.label_map = {k.lower(): v.lower() for k, v in self.label_map.items()}
+        return self
+
+
+class FeatureConfig(_Strict):
+    """One branch's input: an encoder spec (string or dict, see ``emofuse.encoders.build_encoder``) and its source.
+
+    ``input``: ``audio`` (the utterance's audio), ``transcript`` (the human transcript of the table),
+    ``asr`` (the ASR transcript), ``asr_sil`` (the ASR transcript with ``[SIL]`` tokens).
+    ``standardize``: z-score the features with statistics of the fold's training utterances only.
+    """
+
+    encoder: str | dict[str, Any]
+    input: InputKind
+    standardize: bool = False
+
+    @field_validator("encoder")
+    @classmethod
+    def _check_encoder(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("encoder spec is empty")
+            return value
+        kind = value.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"encoder dict needs a `kind` (e.g. text, ssl, glove); got keys {sorted(value)}")
+        if kind == "glove":
+            vectors = value.get("vectors_path") or value.get("vectors")
+            if not vectors:
+                raise ValueError(
+                    "GloVe needs a local vectors file: set `vectors_path` to the path of glove.42B.300d.txt "
+                    "(e.g. --set features.text.encoder.vectors_path=/data/glove.42B.300d.txt); it is never downloaded"
+                )
+            if not Path(str(vectors)).expanduser().is_file():
+                raise ValueError(
+                    f"GloVe vectors file {vectors} does not exist; give the path of a local file"
+                )
+        return value
+
+    @property
+    def kind(self) -> str:
+        """The encoder family (``text``, ``opensmile``, ``spectral``, ...)."""
+        raw = self.encoder if isinstance(self.encoder, str) else str(self.encoder["kind"])
+        return raw.split(".", 1)[0]
+
+    @model_validator(mode="after")
+    def _check_modality(self) -> FeatureConfig:
+        if self.kind in _AUDIO_KINDS and self.input != "audio":
+            raise ValueError(
+                f"encoder {self.kind!r} reads audio, but input is {self.input!r}; use input: audio"
+            )
+        if self.kind in _TEXT_KINDS and self.input == "audio":
+            raise ValueError(f"encoder {self.kind!r} reads text; use input: transcript, asr or asr_sil")
+        return self
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stop when the dev metric ``monitor`` has not improved for ``patience`` epochs; the best epoch is kept."""
+
+    monitor: Monitor = "uar"
+    patience: int = Field(default=5, ge=1)
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+
+class PretrainConfig(_Strict):
+    """How branches are pre-trained for the ``pretrained`` / ``warm_start`` / ``finetune`` strategies.
+
+    ``from_systems`` maps a branch to a single-modality system of the same run (same output directory): its
+    trained model of the same seed and fold initialises the branch (pepino2020 2.3.3). Branches not listed
+    are trained alone with their own head first, inside the run, with ``max_epochs`` / ``lr``.
+    """
+
+    from_systems: dict[str, str] = Field(default_factory=dict)
+    max_epochs: int = Field(default=20, ge=1)
+    lr: float = Field(default=7e-4, gt=0)
+    warmup_steps: int = Field(default=40, ge=0)
+
+
+class TrainingConfig(_Strict):
+    """Optimisation.
+
+    Strategies (pepino2020 2.3.3): ``cold_start`` (Xavier-uniform init, everything trained jointly),
+    ``pretrained`` (branches from single-modality models, frozen; only the layers after merging train),
+    ``warm_start`` (as ``pretrained``, but each branch's ``pre_pool_modules()`` train too), ``finetune``
+    (branches from single-modality models, everything trains). ``early_stopping: null`` trains a fixed
+    ``max_epochs`` (pepino2020 on IEMOCAP); otherwise the best dev epoch is kept. ``seeds``: a count (seeds
+    0..n-1) or an explicit list.
+    """
+
+    strategy: Strategy = "cold_start"
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(default=7e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    max_epochs: int = Field(default=30, ge=1)
+    early_stopping: EarlyStoppingConfig | None = None
+    class_weighting: Literal["inverse_frequency", "none"] = "inverse_frequency"
+    init: Literal["xavier_uniform", "default"] = "xavier_uniform"
+    gradient_clip: float | None = Field(default=None, gt=0)
+    seeds: int | list[int] = 10
+    pretrain: PretrainConfig | None = None
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("seeds must be a positive count or a list of integers")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value)):
+            raise ValueError("seeds list must be non-empty without repeats")
+        return value
+
+    @model_validator(mode="after")
+    def _check_pretrain(self) -> TrainingConfig:
+        if self.strategy != "cold_start" and self.pretrain is None:
+            self.pretrain = PretrainConfig()
+        return self
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+class ProtocolConfig(_Strict):
+    """How utterances are split into folds (see ``emofuse.corpus``).
+
+    ``predefined`` (the corpus's train/dev/test column, e.g. MSP-Podcast), ``speaker-kfold`` (k folds, no
+    speaker in two parts), ``loso`` (leave one session out), ``speaker-script`` (IEMOCAP as in pepino2020:
+    test speakers and test scripts never seen in training). ``dev_fraction`` of the training speakers form the
+    dev set. ``strict_leaks``: a fold sharing speakers (or scripts) across parts is an error, not a warning.
+    """
+
+    kind: ProtocolKind
+    k: int | None = Field(default=5, ge=2)
+    dev_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
+    test_scripts: list[str] | None = None
+    strict_leaks: bool = True
+    seed: int = 0
+
+
+class Recipe(_Strict):
+    """One system of one paper. ``name`` is the system's directory under the runner's output."""
+
+    name: str
+    paper: str | None = None
+    description: str = ""
+    data: DataConfig
+    features: dict[str, FeatureConfig]
+    model: ModelConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    protocol: ProtocolConfig
+    protocols: dict[str, ProtocolConfig] = Field(default_factory=dict)
+    protocol_name: str | None = None
+    text_source: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_protocol(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("protocol"), str):
+            name = data["protocol"]
+            named = data.get("protocols") or {}
+            if name not in named:
+                raise ValueError(
+                    f"protocol {name!r} is not one of the recipe's protocols {sorted(named)}; "
+                    "name one of them or give a protocol block"
+                )
+            data = {**data, "protocol": named[name], "protocol_name": name}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(f"name {value!r} must be letters, digits, '_', '.', '-' (it names a directory)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Recipe:
+        if set(self.features) != set(self.model.branches):
+            raise ValueError(
+                f"features {sorted(self.features)} and model.branches {sorted(self.model.branches)} must name "
+                "the same branches"
+            )
+        head = self.model.head.type
+        if self.data.task == "avd" and head != "avd":
+            raise ValueError(f"data.task 'avd' needs model.head.type 'avd', got {head!r}")
+        if self.data.task == "classes" and head == "avd":
+            raise ValueError("model.head.type 'avd' needs data.task 'avd'")
+        pre = self.training.pretrain
+        if pre is not None:
+            unknown = sorted(set(pre.from_systems) - set(self.model.branches))
+            if unknown:
+                raise ValueError(f"training.pretrain.from_systems names unknown branch(es) {unknown}")
+        if self.training.strategy != "cold_start" and self.model.fusion == "none":
+            raise ValueError(f"strategy {self.training.strategy!r} needs a fusion model; use cold_start")
+        es = self.training.early_stopping
+        if es is not None:
+            ok = {"classes": {"uar", "accuracy", "av_auc", "loss"}, "avd": {"ccc", "loss"}}[self.data.task]
+            if es.monitor not in ok:
+                raise ValueError(
+                    f"early_stopping.monitor {es.monitor!r} does not fit task {self.data.task!r}"
+                )
+        return self
+
+    # ---------------------------------------------------------------------------------------------------
+    def encoder_specs(self) -> dict[str, str | dict[str, Any]]:
+        """``{branch_name: encoder spec}`` for ``emofuse extract`` and the runner."""
+        return {name: feat.encoder for name, feat in self.features.items()}
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.data.labels or []) if self.data.task == "classes" else len(self.data.avd_names)
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved recipe as JSON-safe data (what a run directory records)."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,90 @@
+"""Recipe names -> :mod:`emofuse.nn` classes (branch ``type`` strings, FusionModel keyword arguments).
+
+Bad params fail with a :class:`ConfigError` naming the recipe key (``model.branches.<name>.params``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from emofuse.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+    from emofuse.train.model import ModelConfig
+
+#: branch ``type`` in a recipe -> class name in :mod:`emofuse.nn.branches`
+BRANCH_TYPES: dict[str, str] = {
+    "pepino_text": "PepinoTextBranch",  # pepino2020 Sec. 2.1
+    "pepino_audio": "PepinoAudioBranch",  # pepino2020 Sec. 2.2
+    "conv1d": "Conv1dBranch",
+    "cnn_text": "CNNTextBranch",  # makiuchi2021 text model
+    "gru_attention": "GRUAttentionBranch",  # kumar2021 speech branches
+    "dense": "DenseBranch",  # pooled vectors (BERT CLS, eGeMAPS, silence ratio)
+    "mean_max": "MeanMaxBranch",  # deoliveira2023 SSL branch with layer weighting
+}
+#: head params in a recipe -> FusionModel keyword arguments
+_HEAD_KEYS = {"hidden": "head_hidden", "dropout": "head_dropout"}
+
+
+def branch_class(type_name: str, where: str = "model.branches") -> type:
+    from emofuse.nn import branches
+
+    if type_name not in BRANCH_TYPES:
+        raise ConfigError(f"{where}.type: {type_name!r} is not one of {sorted(BRANCH_TYPES)}")
+    return getattr(branches, BRANCH_TYPES[type_name])
+
+
+def _check_kwargs(fn: Any, params: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()) -> None:
+    sig = inspect.signature(fn)
+    allowed = [p for p in sig.parameters if p not in ("self", *skip)]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(allowed)}")
+
+
+def check_model_config(config: ModelConfig) -> None:
+    """Check branch types and every params key against the nn classes, without building anything."""
+    from emofuse.nn.fusion import FusionModel
+
+    for name, branch in config.branches.items():
+        cls = branch_class(branch.type, f"model.branches.{name}")
+        _check_kwargs(cls.__init__, branch.params, f"model.branches.{name}.params", skip=("in_dim",))
+    skip = ("branches", "fusion", "task", "n_outputs", "head_hidden", "head_dropout")
+    _check_kwargs(FusionModel.__init__, config.fusion_params, "model.fusion_params", skip=skip)
+    if config.head.type == "binned":
+        raise ConfigError("model.head.type: 'binned' heads are not supported by the runner yet; use classes")
+    unknown = sorted(set(config.head.params) - set(_HEAD_KEYS))
+    if unknown:
+        raise ConfigError(f"model.head.params: unknown key(s) {unknown}; allowed: {', '.join(_HEAD_KEYS)}")
+
+
+def make_branch(type_name: str, in_dim: int, params: Mapping[str, Any], name: str = "?") -> nn.Module:
+    cls = branch_class(type_name, f"model.branches.{name}")
+    _check_kwargs(cls.__init__, params, f"model.branches.{name}.params", skip=("in_dim",))
+    try:
+        return cls(in_dim=in_dim, **params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.branches.{name}.params: {exc}") from exc
+
+
+def make_fusion_model(
+    branches: dict[str, nn.Module], config: ModelConfig, task: str, n_outputs: int
+) -> nn.Module:
+    from emofuse.nn.fusion import FusionModel
+
+    head_kwargs = {_HEAD_KEYS[k]: v for k, v in config.head.params.items() if k in _HEAD_KEYS}
+    try:
+        return FusionModel(
+            branches,
+            fusion=config.fusion,
+            task=task,
+            n_outputs=n_outputs,
+            **config.fusion_params,
+            **head_kwargs,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.fusion_params: {exc}") from exc

@@ -1,0 +1,266 @@
+"""Training data: utterance ids -> per-branch feature arrays from the FeatureStore -> padded batches.
+
+* :func:`branch_texts` / :func:`branch_keys`: which text or audio each branch reads for an utterance and its
+  feature-store key (the same keys ``emofuse.encoders.extract_features`` writes: :func:`emofuse.hashing.audio_key`
+  of the audio span, :func:`emofuse.hashing.text_key` of the text).
+* :class:`FeatureCache`: reads each store entry once per process (many seeds, folds and systems share it).
+* :class:`EmotionDataset`: a torch Dataset over utterance ids; each item holds one array per branch
+  (standardised with statistics of the fold's training ids only, see :func:`fit_standardizers`) and the target.
+* :func:`collate`: pads per-branch arrays into ``inputs[name]: [B, T, D]`` (``[B, L, T, D]`` for all-layer
+  ``[L, T, D]`` features; ``[D]`` pooled features become ``[B, 1, D]``) and ``masks[name]: [B, T]`` (True =
+  real frame).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from emofuse.encoders.normalize import Standardizer
+from emofuse.errors import ConfigError, CorpusError, FeatureStoreError
+from emofuse.hashing import audio_key, text_key
+
+AVD_NAMES = ("arousal", "valence", "dominance")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# which input each branch reads
+def branch_texts(
+    table: pd.DataFrame, input_kind: str, transcripts: pd.DataFrame | None = None
+) -> dict[str, str]:
+    """``{utterance_id: text}`` for a text branch.
+
+    ``transcript``: the table's human transcript; ``asr``: the transcripts table's ``text``; ``asr_sil``: its
+    ``text_with_sil``. A missing text is an error naming the utterances.
+    """
+    if input_kind == "transcript":
+        texts = dict(zip(table["utterance_id"], table["transcript"], strict=True))
+        what = "the utterance table's transcript column"
+    elif input_kind in ("asr", "asr_sil"):
+        if transcripts is None:
+            raise ConfigError(
+                f"a branch reads input {input_kind!r} but no transcripts table was given; "
+                "run `emofuse transcribe` and pass --transcripts"
+            )
+        column = "text" if input_kind == "asr" else "text_with_sil"
+        if column not in transcripts.columns:
+            raise CorpusError(
+                f"the transcripts table has no {column!r} column (columns: {list(transcripts.columns)})"
+            )
+        by_id = dict(zip(transcripts["utterance_id"].astype(str), transcripts[column], strict=True))
+        texts = {u: by_id.get(u) for u in table["utterance_id"]}
+        what = f"the transcripts table's {column} column"
+    else:
+        raise ConfigError(f"input {input_kind!r} is not a text input (transcript, asr, asr_sil)")
+    missing = [u for u, t in texts.items() if t is None or (isinstance(t, float) and math.isnan(t))]
+    if missing:
+        raise CorpusError(
+            f"{len(missing)} utterance(s) have no text in {what} (e.g. {missing[:5]}); "
+            "transcribe them or drop them from the table"
+        )
+    return {u: str(t) for u, t in texts.items()}
+
+
+def branch_keys(
+    table: pd.DataFrame,
+    input_kind: str,
+    transcripts: pd.DataFrame | None = None,
+    _audio_cache: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """``{utterance_id: feature-store key}`` for a branch reading ``input_kind``.
+
+    ``_audio_cache`` (``{utterance_id: key}``) lets callers hash each audio file once for several branches.
+    """
+    if input_kind == "audio":
+        out: dict[str, str] = {}
+        for row in table.itertuples(index=False):
+            uid = row.utterance_id
+            if _audio_cache is not None and uid in _audio_cache:
+                out[uid] = _audio_cache[uid]
+                continue
+            start = None if row.start_s is None or math.isnan(row.start_s) else float(row.start_s)
+            end = None if row.end_s is None or math.isnan(row.end_s) else float(row.end_s)
+            try:
+                out[uid] = audio_key(row.audio_path, start, end)
+            except OSError as exc:
+                raise CorpusError(f"utterance {uid}: cannot read audio {row.audio_path}: {exc}") from exc
+            if _audio_cache is not None:
+                _audio_cache[uid] = out[uid]
+        return out
+    return {u: text_key(t) for u, t in branch_texts(table, input_kind, transcripts).items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# labels
+def encode_targets(
+    table: pd.DataFrame,
+    task: str,
+    labels: Sequence[str] | None,
+    label_map: Mapping[str, str],
+    avd_names: Sequence[str] = AVD_NAMES,
+) -> dict[str, np.ndarray]:
+    """Targets of the utterances that can be learned: ``{utterance_id: target}``.
+
+    ``classes``: the class index (int64 scalar array) of ``label_map(label)`` in ``labels``; utterances whose
+    mapped label is not a class are left out. ``avd``: float32 ``[len(avd_names)]``; rows with a missing
+    value are left out.
+    """
+    out: dict[str, np.ndarray] = {}
+    if task == "classes":
+        if not labels:
+            raise ConfigError("task 'classes' needs labels")
+        index = {lab: i for i, lab in enumerate(labels)}
+        for uid, lab in zip(table["utterance_id"], table["label"], strict=True):
+            if lab is None:
+                continue
+            mapped = label_map.get(str(lab).lower(), str(lab).lower())
+            if mapped in index:
+                out[uid] = np.asarray(index[mapped], dtype=np.int64)
+        return out
+    values = table[list(avd_names)].to_numpy(dtype=np.float32)
+    for uid, row in zip(table["utterance_id"], values, strict=True):
+        if np.all(np.isfinite(row)):
+            out[uid] = row
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# features
+class FeatureCache:
+    """Memoises ``store.get(encoder_id, key)`` (float32 arrays) for the life of a runner call."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(self, encoder_id: str, key: str, utterance_id: str | None = None) -> np.ndarray:
+        k = (encoder_id, key)
+        if k not in self._arrays:
+            try:
+                self._arrays[k] = np.asarray(self.store.get(encoder_id, key), dtype=np.float32)
+            except FeatureStoreError as exc:
+                who = f"utterance {utterance_id}: " if utterance_id else ""
+                raise FeatureStoreError(f"{who}{exc}") from None
+        return self._arrays[k]
+
+    def clear(self) -> None:
+        self._arrays.clear()
+
+
+@dataclass
+class BranchSource:
+    """Where one branch's arrays come from: ``encoder_id`` + ``{utterance_id: key}``, and its standardizer."""
+
+    name: str
+    encoder_id: str
+    keys: dict[str, str]
+    standardize: bool = False
+    standardizer: Standardizer | None = field(default=None, repr=False)
+
+    def raw(self, cache: FeatureCache, uid: str) -> np.ndarray:
+        if uid not in self.keys:
+            raise FeatureStoreError(f"branch {self.name!r}: no feature key for utterance {uid}")
+        return cache.get(self.encoder_id, self.keys[uid], uid)
+
+
+def fit_standardizers(
+    sources: Mapping[str, BranchSource], cache: FeatureCache, train_ids: Iterable[str]
+) -> None:
+    """Fit each standardising branch's :class:`Standardizer` on the fold's training ids only (in place)."""
+    ids = list(train_ids)
+    for src in sources.values():
+        src.standardizer = (
+            Standardizer().fit([src.raw(cache, u) for u in ids]) if src.standardize and ids else None
+        )
+
+
+class EmotionDataset(Dataset):
+    """Utterances of one part of a fold. Item ``i``: ``{"utterance_id", "features": {branch: array}, "target"}``.
+
+    Arrays are float32 ``[T, D]``, ``[L, T, D]`` or ``[D]`` as the encoder stored them, standardised when the
+    branch asks for it.
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        sources: Mapping[str, BranchSource],
+        cache: FeatureCache,
+        targets: Mapping[str, np.ndarray],
+    ) -> None:
+        missing = [u for u in ids if u not in targets]
+        if missing:
+            raise ConfigError(f"{len(missing)} utterance(s) have no target (e.g. {missing[:5]})")
+        self.ids = list(ids)
+        self.sources = dict(sources)
+        self.cache = cache
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        uid = self.ids[i]
+        feats = {}
+        for name, src in self.sources.items():
+            arr = src.raw(self.cache, uid)
+            feats[name] = src.standardizer.transform(arr) if src.standardizer is not None else arr
+        return {"utterance_id": uid, "features": feats, "target": self.targets[uid]}
+
+    def input_dims(self) -> dict[str, int]:
+        """``{branch: D}`` read from the first utterance's arrays."""
+        if not self.ids:
+            raise ConfigError("cannot infer input dimensions from an empty dataset")
+        item = self[0]
+        return {name: int(arr.shape[-1]) for name, arr in item["features"].items()}
+
+
+def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Pad a list of dataset items into a batch.
+
+    Returns:
+        ``{"utterance_id": list[str], "inputs": {branch: [B, T, D] or [B, L, T, D] float32},
+        "masks": {branch: [B, T] bool}, "targets": [B] int64 or [B, K] float32}``. A ``[D]`` array becomes one
+        frame (``[1, D]``); an empty sequence (``T = 0``) becomes one zero frame marked real, so that pooling
+        stays defined.
+    """
+    if not items:
+        raise ValueError("collate got an empty batch")
+    names = list(items[0]["features"])
+    inputs: dict[str, torch.Tensor] = {}
+    masks: dict[str, torch.Tensor] = {}
+    for name in names:
+        arrays = [np.asarray(it["features"][name], dtype=np.float32) for it in items]
+        arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
+        ndim = arrays[0].ndim
+        if any(a.ndim != ndim for a in arrays):
+            raise FeatureStoreError(f"branch {name!r}: arrays of mixed rank {[a.ndim for a in arrays][:8]}")
+        time_axis = 0 if ndim == 2 else 1
+        lengths = [max(int(a.shape[time_axis]), 1) for a in arrays]
+        t_max = max(lengths)
+        shape = (len(arrays), *arrays[0].shape[:time_axis], t_max, arrays[0].shape[-1])
+        batch = np.zeros(shape, dtype=np.float32)
+        mask = np.zeros((len(arrays), t_max), dtype=bool)
+        for b, a in enumerate(arrays):
+            t = a.shape[time_axis]
+            if ndim == 2:
+                batch[b, :t] = a
+            else:
+                batch[b, :, :t] = a
+            mask[b, : max(t, 1)] = True
+        inputs[name] = torch.from_numpy(batch)
+        masks[name] = torch.from_numpy(mask)
+    targets = np.stack([np.asarray(it["target"]) for it in items])
+    return {
+        "utterance_id": [str(it["utterance_id"]) for it in items],
+        "inputs": inputs,
+        "masks": masks,
+        "targets": torch.from_numpy(targets),
+    }

@@ -1,0 +1,124 @@
+"""``emofuse run`` end to end on real espeak-ng speech with real cheap encoders (MFCC, offline MiniLM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emofuse.cli.main import app
+from emofuse.corpus.protocols import Fold, SplitFile, write_splits
+from emofuse.corpus.table import make_table, write_table
+from emofuse.errors import ConfigError
+from emofuse.synth import espeak_available, speak
+
+SENTENCES = {
+    "angry": "I am furious about this",
+    "happy": "what a wonderful day",
+    "sad": "I miss her so much",
+    "neutral": "the bus leaves at nine",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+def test_emofuse_run_extracts_missing_features_trains_and_reports(tmp_path: Path) -> None:
+    records = []
+    for s, voice in enumerate(["en-us", "en-gb", "en-us+f3", "en-gb+m3"]):
+        for j, (label, text) in enumerate(SENTENCES.items()):
+            if (s + j) % 2:
+                continue
+            wav = speak(text, tmp_path / f"s{s}_{label}.wav", voice=voice)
+            records.append(
+                dict(
+                    utterance_id=f"s{s}_{label}",
+                    audio_path=str(wav),
+                    speaker=f"s{s}",
+                    transcript=text,
+                    label=label,
+                )
+            )
+    table = make_table(records, corpus="espeak")
+    write_table(table, tmp_path / "corpus.jsonl")
+    ids = {s: [r["utterance_id"] for r in records if r["speaker"] == s] for s in ("s0", "s1", "s2", "s3")}
+    folds = [
+        Fold("f0", tuple(ids["s0"] + ids["s1"]), (), tuple(ids["s2"] + ids["s3"])),
+        Fold("f1", tuple(ids["s2"] + ids["s3"]), (), tuple(ids["s0"] + ids["s1"])),
+    ]
+    write_splits(tmp_path / "folds.json", SplitFile("speaker-kfold", 0, folds))
+    args = [
+        "run",
+        "pepino2020/audio",
+        "pepino2020/text_bert",
+        "--corpus",
+        str(tmp_path / "corpus.jsonl"),
+        "--splits",
+        str(tmp_path / "folds.json"),
+        "--store",
+        str(tmp_path / "store"),
+        "--out",
+        str(tmp_path / "out"),
+        "--seeds",
+        "1",
+        "--no-progress",
+        "--threads",
+        "1",
+        "--set",
+        "features.audio.encoder=spectral.mfcc40",
+        "--set",
+        "features.audio.standardize=true",
+        "--set",
+        "features.text.encoder.model=minilm",
+        "--set",
+        "model.branches.audio.params={filters: [8, 6], kernel_sizes: [3, 3]}",
+        "--set",
+        "model.branches.text.params={proj_dim: 8, filters: [8, 8], kernel_sizes: [3, 3]}",
+        "--set",
+        "training.max_epochs=1",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "audio" in result.output and "text_bert" in result.output and "report:" in result.output
+    assert "runs: 4 trained, 0 already finished" in result.output
+    cfg = json.loads((tmp_path / "out" / "text_bert" / "seed0" / "fold1" / "run_config.json").read_text())
+    assert cfg["branches"]["text"]["encoder_id"].startswith("text-")
+    assert (tmp_path / "out" / "report.md").is_file() and list((tmp_path / "out" / "plots").glob("*.png"))
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "runs: 0 trained, 4 already finished" in again.output
+
+
+def test_emofuse_run_rejects_a_bad_recipe_before_any_work(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "pepino2020/ef_cs",
+            "--corpus",
+            str(tmp_path / "missing.jsonl"),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "model.fusion=eraly",
+        ],
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert "model.fusion: 'eraly' is not one of" in str(result.exception)
+    assert not (tmp_path / "o").exists()
+    typo = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "pepino2020/audio",
+            "--corpus",
+            str(tmp_path / "c.jsonl"),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "features.txt.input=asr",
+        ],
+    )
+    assert isinstance(typo.exception, ConfigError) and "branch 'txt', which none of the recipes has" in str(
+        typo.exception
+    )
