@@ -1,8 +1,8 @@
 """Encoders (frozen feature extractors) and the feature store.
 
 Public API: :func:`build_encoder`, :class:`FeatureStore`, :func:`extract_features`, :class:`Standardizer`,
-:func:`speaker_averages`. Heavy libraries (torch, transformers, librosa, opensmile) load only when an encoder
-that needs them is built.
+:func:`speaker_averages`, :class:`GloveEncoder` (static GloVe vectors from a local file). Heavy libraries
+(torch, transformers, librosa, opensmile) load only when an encoder that needs them is built.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "FeatureStore",
+    "GloveConfig",
+    "GloveEncoder",
     "Standardizer",
     "build_encoder",
     "encoder_id_of",
@@ -35,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from emofuse.encoders.speaker import speaker_averages
 
         return speaker_averages
+    if name in ("GloveConfig", "GloveEncoder"):
+        from emofuse.encoders import glove
+
+        return getattr(glove, name)
     raise AttributeError(name)

@@ -48,7 +48,10 @@ class Encoder(ABC):
 
     @property
     def encoder_id(self) -> str:
-        payload: dict[str, Any] = {"config": self.config.model_dump(mode="json"), "code_version": self.code_version}
+        payload: dict[str, Any] = {
+            "config": self.config.model_dump(mode="json"),
+            "code_version": self.code_version,
+        }
         return f"{self.config.kind}-{config_hash(payload)}"
 
     @property

@@ -3,8 +3,10 @@
 Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensmile.egemaps`` ``[88]``,
 ``opensmile.compare`` ``[6373]``, ``spectral.mel128`` / ``spectral.mfcc40`` / ``spectral.chroma12`` /
 ``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
-``[256]``. A string that starts with ``{`` is read as a JSON dict. Dict specs name ``kind`` and every option
-of that kind's config; a preset may be given as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
+``[256]``; GloVe (a local file, never downloaded) only as a dict:
+``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``. A string that starts with ``{``
+is read as a JSON dict. Dict specs name ``kind`` and every option of that kind's config; a preset may be given
+as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError
 from emofuse.hashing import config_hash
 
-KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker")
+KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker", "glove")
 SPEC_STRINGS = (
     "opensmile.pepino_lld",
     "opensmile.egemaps",
@@ -59,6 +61,10 @@ def _classes(kind: str) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
         from emofuse.encoders.speaker import SpeakerConfig, SpeakerEncoder
 
         return SpeakerConfig, SpeakerEncoder
+    if kind == "glove":
+        from emofuse.encoders.glove import GloveConfig, GloveEncoder
+
+        return GloveConfig, GloveEncoder
     raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
 
 
@@ -136,6 +142,8 @@ def encoder_id_of(spec: str | Mapping[str, Any]) -> tuple[str, str]:
         from emofuse.encoders.hf import resolve_model
 
         return fingerprinted_id(config, code_version, resolve_model(config.model)), modality  # type: ignore[attr-defined]
+    if config.kind == "glove":  # cheap: reads the file's first line and fingerprints it, loads no vectors
+        return encoder_cls(config).encoder_id, modality
     if config.kind == "ssl":
         return fingerprinted_id(config, code_version, config.model), modality  # type: ignore[attr-defined]
     payload = {"config": config.model_dump(mode="json"), "code_version": code_version}
