@@ -10,7 +10,6 @@ import soundfile as sf
 from emofuse.audio import audio_info, load_audio
 from emofuse.errors import AudioError
 from emofuse.hashing import audio_key
-
 from emofuse.synth import speak
 
 

@@ -47,7 +47,9 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
             f"cannot read audio file {p}: {exc}. It may be corrupt or in a format libsndfile does not read; "
             "convert it to WAV or FLAC (for example with `sox in.ext out.wav`)."
         ) from exc
-    return AudioInfo(str(p), int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+    return AudioInfo(
+        str(p), int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype
+    )
 
 
 def load_audio(
@@ -68,8 +70,12 @@ def load_audio(
     import soundfile as sf
 
     info = audio_info(path)
-    start_frame = 0 if start_s is None or start_s != start_s else int(round(float(start_s) * info.sample_rate_hz))
-    end_frame = info.frames if end_s is None or end_s != end_s else int(round(float(end_s) * info.sample_rate_hz))
+    start_frame = (
+        0 if start_s is None or start_s != start_s else int(round(float(start_s) * info.sample_rate_hz))
+    )
+    end_frame = (
+        info.frames if end_s is None or end_s != end_s else int(round(float(end_s) * info.sample_rate_hz))
+    )
     if start_frame < 0 or end_frame > info.frames + info.sample_rate_hz // 100 or end_frame <= start_frame:
         raise AudioError(
             f"span [{start_s}, {end_s}] s lies outside {path} ({info.duration_s:.2f} s long); "
@@ -77,7 +83,9 @@ def load_audio(
         )
     end_frame = min(end_frame, info.frames)
     try:
-        data, file_rate = sf.read(str(path), start=start_frame, stop=end_frame, dtype="float32", always_2d=True)
+        data, file_rate = sf.read(
+            str(path), start=start_frame, stop=end_frame, dtype="float32", always_2d=True
+        )
     except Exception as exc:
         raise AudioError(f"cannot decode audio file {path}: {exc}. It may be truncated or corrupt.") from exc
     if data.shape[0] == 0 and info.frames > 0:

@@ -17,7 +17,9 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
@@ -52,7 +54,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (NaN is written as null)."""
-    atomic_write_text(path, json.dumps(_nan_to_none(obj), indent=indent, sort_keys=False, default=_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(_nan_to_none(obj), indent=indent, sort_keys=False, default=_default) + "\n"
+    )
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

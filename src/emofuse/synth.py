@@ -40,7 +40,19 @@ def speak(
         raise EmofuseError("espeak-ng is not installed; install it with `apt-get install espeak-ng`")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = ["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-a", str(amplitude), "-w", str(out)]
+    cmd = [
+        "espeak-ng",
+        "-v",
+        voice,
+        "-s",
+        str(speed_wpm),
+        "-p",
+        str(pitch),
+        "-a",
+        str(amplitude),
+        "-w",
+        str(out),
+    ]
     if ssml:
         cmd.append("-m")
         if not text.lstrip().startswith("<speak"):
