@@ -31,7 +31,7 @@ from emofuse.train.model import ModelConfig
 
 InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
-ProtocolKind = Literal["predefined", "speaker-kfold", "loso", "speaker-script"]
+ProtocolKind = Literal["predefined", "speaker-kfold", "loso", "speaker-script", "random-kfold"]
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -43,16 +43,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class BinsConfig(_Strict):
+    """Classes over quantile bins of one continuous dimension (perez2022's binned activation / valence).
+
+    The inner edges are the ``n_bins``-quantiles of ``dim`` over the fold's training utterances only; the
+    class names are ``data.labels`` (default ``low, mid, high`` for 3 bins).
+    """
+
+    dim: Literal["arousal", "valence", "dominance"]
+    n_bins: int = Field(default=3, ge=2)
+
+
 class DataConfig(_Strict):
     """Which labels the model learns.
 
     ``task: classes`` learns ``labels`` (class names in output order) after ``label_map`` (e.g. IEMOCAP's
     ``excited -> happy``); utterances whose mapped label is not in ``labels`` are left out. ``task: avd``
-    regresses ``avd_names`` (columns of the utterance table).
+    regresses ``avd_names`` (columns of the utterance table). ``task: classes`` with ``bins`` learns classes
+    over quantile bins of one A/V/D column instead of the ``label`` column (perez2022).
     """
 
     task: Literal["classes", "avd"] = "classes"
     labels: list[str] | None = None
+    bins: BinsConfig | None = None
     label_map: dict[str, str] = Field(default_factory=dict)
     avd_names: list[Literal["arousal", "valence", "dominance"]] = Field(
         default_factory=lambda: ["arousal", "valence", "dominance"]
@@ -60,6 +73,16 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
+        if self.bins is not None:
+            if self.task != "classes":
+                raise ValueError("data.bins turns a dimension into classes; it needs task: classes")
+            if self.labels is None:
+                n = self.bins.n_bins
+                self.labels = ["low", "mid", "high"] if n == 3 else [f"bin{i}" for i in range(n)]
+            if len(self.labels) != self.bins.n_bins:
+                raise ValueError(
+                    f"data.bins.n_bins is {self.bins.n_bins} but labels name {len(self.labels)} classes"
+                )
         if self.task == "classes":
             if not self.labels or len(self.labels) < 2:
                 raise ValueError("task 'classes' needs `labels`: at least two class names in output order")
@@ -152,7 +175,9 @@ class TrainingConfig(_Strict):
     ``warm_start`` (as ``pretrained``, but each branch's ``pre_pool_modules()`` train too), ``finetune``
     (branches from single-modality models, everything trains). ``early_stopping: null`` trains a fixed
     ``max_epochs`` (pepino2020 on IEMOCAP); otherwise the best dev epoch is kept. ``seeds``: a count (seeds
-    0..n-1) or an explicit list.
+    0..n-1) or an explicit list. ``score_weights: tune_dev`` (score fusion, classes): after training, pick the
+    fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4, weights tuned on held-out data); with
+    ``strategy: pretrained`` and score fusion nothing is left to train, so the run only tunes the weights.
     """
 
     strategy: Strategy = "cold_start"
@@ -168,6 +193,7 @@ class TrainingConfig(_Strict):
     gradient_clip: float | None = Field(default=None, gt=0)
     seeds: int | list[int] = 10
     pretrain: PretrainConfig | None = None
+    score_weights: Literal["fixed", "tune_dev"] = "fixed"
 
     @field_validator("seeds")
     @classmethod
@@ -260,6 +286,12 @@ class Recipe(_Strict):
                 raise ValueError(f"training.pretrain.from_systems names unknown branch(es) {unknown}")
         if self.training.strategy != "cold_start" and self.model.fusion == "none":
             raise ValueError(f"strategy {self.training.strategy!r} needs a fusion model; use cold_start")
+        if self.training.score_weights == "tune_dev" and (
+            self.model.fusion != "score" or self.data.task != "classes"
+        ):
+            raise ValueError(
+                "training.score_weights: tune_dev needs model.fusion: score and data.task: classes"
+            )
         es = self.training.early_stopping
         if es is not None:
             ok = {"classes": {"uar", "accuracy", "av_auc", "loss"}, "avd": {"ccc", "loss"}}[self.data.task]

@@ -221,6 +221,13 @@ class EmotionDataset(Dataset):
         item = self[0]
         return {name: int(arr.shape[-1]) for name, arr in item["features"].items()}
 
+    def input_layers(self) -> dict[str, int]:
+        """``{branch: L}`` for branches whose features are all-layer ``[L, T, D]`` arrays."""
+        if not self.ids:
+            raise ConfigError("cannot infer layer counts from an empty dataset")
+        item = self[0]
+        return {name: int(arr.shape[0]) for name, arr in item["features"].items() if arr.ndim == 3}
+
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Pad a list of dataset items into a batch.

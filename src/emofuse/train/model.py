@@ -71,6 +71,42 @@ class ModelConfig(_Strict):
         return ModelConfig(branches={name: self.branches[name]}, fusion="none", head=self.head)
 
 
+def resolve_layer_counts(config: ModelConfig, input_layers: dict[str, int]) -> ModelConfig:
+    """Fill ``num_layers`` of layer-weighting branches from the features' shape.
+
+    ``input_layers[name] = L`` for a branch whose features are all-layer ``[L, T, D]`` hidden states
+    (deoliveira2023, makiuchi2021). A branch type with a ``num_layers`` parameter that the recipe leaves out
+    gets ``L``; an explicit value that disagrees with the features is a :class:`ConfigError`. Returns a new
+    config (the run directory records it, so a packaged model rebuilds the same layers).
+    """
+    import inspect
+
+    from emofuse.errors import ConfigError
+    from emofuse.train._nn_adapter import branch_class
+
+    branches = {}
+    for name, branch in config.branches.items():
+        params = dict(branch.params)
+        n_layers = input_layers.get(name)
+        cls = branch_class(branch.type, f"model.branches.{name}")
+        weighs_layers = hasattr(cls, "layer_weights")  # not GRUAttentionBranch's num_layers (GRU depth)
+        if (
+            n_layers is not None
+            and weighs_layers
+            and "num_layers" in inspect.signature(cls.__init__).parameters
+        ):
+            given = params.get("num_layers")
+            if given is None:
+                params["num_layers"] = int(n_layers)
+            elif int(given) != int(n_layers):
+                raise ConfigError(
+                    f"model.branches.{name}.params.num_layers is {given} but the features hold {n_layers} "
+                    "layers; leave num_layers out to take it from the features"
+                )
+        branches[name] = BranchConfig(type=branch.type, params=params)
+    return config.model_copy(update={"branches": branches})
+
+
 def build_model(
     config: ModelConfig, input_dims: dict[str, int], n_outputs: int, task: TaskKind = "classes"
 ) -> nn.Module:

@@ -113,6 +113,8 @@ def _folds_from(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Any]:
 
     if folds is None:
         p = recipe.protocol
+        if p.kind == "random-kfold":
+            return random_kfold(table, recipe, n_folds=p.k or 5, seed=p.seed, dev_fraction=p.dev_fraction)
         return make_folds(
             table,
             p.kind,
@@ -131,6 +133,52 @@ def _folds_from(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Any]:
     if not all(isinstance(f, Fold) for f in out):
         raise ConfigError("folds must be Fold objects, a SplitFile or the path of a split file")
     return out
+
+
+def random_kfold(
+    table: pd.DataFrame, recipe: Recipe, n_folds: int = 5, seed: int = 0, dev_fraction: float = 0.1
+) -> list[Any]:
+    """k folds over the utterances that have a target, shuffled with ``seed`` (kumar2021: "80%-20%" + 5-fold).
+
+    Speaker-DEPENDENT: a speaker's utterances fall on both sides, so scores are optimistic next to the
+    speaker-independent protocols; a :class:`emofuse.corpus.leaks` warning says so. ``dev_fraction`` of
+    each fold's training utterances (random) form the dev set.
+    """
+    from sklearn.model_selection import KFold
+
+    from emofuse.corpus.leaks import check_leaks
+    from emofuse.corpus.protocols import Fold
+
+    if recipe.data.bins is not None:
+        ids = [
+            u for u, v in zip(table["utterance_id"], table[recipe.data.bins.dim], strict=True) if pd.notna(v)
+        ]
+    else:
+        d = recipe.data
+        ids = list(encode_targets(table, d.task, d.labels, d.label_map, d.avd_names))
+    if len(ids) < n_folds:
+        raise ConfigError(
+            f"random-kfold needs at least {n_folds} labelled utterances; the table has {len(ids)}"
+        )
+    rng = np.random.default_rng(seed)
+    folds = []
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for i, (train_idx, test_idx) in enumerate(splitter.split(ids)):
+        train = [ids[j] for j in train_idx]
+        n_dev = int(round(dev_fraction * len(train)))
+        dev_set = set(rng.choice(train, size=n_dev, replace=False).tolist()) if n_dev else set()
+        folds.append(
+            Fold(
+                f"fold{i + 1}",
+                train=tuple(u for u in train if u not in dev_set),
+                dev=tuple(u for u in train if u in dev_set),
+                test=tuple(ids[j] for j in test_idx),
+            )
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        check_leaks(table, folds, strict=False)
+    return folds
 
 
 def _check_fold_ids(folds: Sequence[Any], table: pd.DataFrame) -> None:
@@ -171,12 +219,41 @@ class _Context:
         self._targets: dict[str, dict[str, np.ndarray]] = {}
         self.source_hashes: dict[tuple[str, int, int], str] = {}
 
-    def targets(self, recipe: Recipe) -> dict[str, np.ndarray]:
+    def targets(self, recipe: Recipe, fold: Any = None) -> dict[str, np.ndarray]:
+        """``{utterance_id: target}``; with ``data.bins`` the bin edges come from ``fold``'s training part."""
         d = recipe.data
+        if d.bins is not None:
+            return binned_targets(self.table, d.bins.dim, d.bins.n_bins, fold.train)[0]
         key = json.dumps(d.model_dump(mode="json"), sort_keys=True)
         if key not in self._targets:
             self._targets[key] = encode_targets(self.table, d.task, d.labels, d.label_map, d.avd_names)
         return self._targets[key]
+
+
+def binned_targets(
+    table: pd.DataFrame, dim: str, n_bins: int, train_ids: Sequence[str]
+) -> tuple[dict[str, np.ndarray], list[float]]:
+    """Class targets over ``n_bins`` quantile bins of column ``dim`` (edges from ``train_ids`` only; perez2022).
+
+    Returns ``({utterance_id: bin index (int64 scalar)}, inner edges)``; rows without a value are left out.
+    """
+    if dim not in table.columns:
+        raise ConfigError(f"data.bins.dim {dim!r} is not a column of the utterance table")
+    values = dict(zip(table["utterance_id"], pd.to_numeric(table[dim], errors="coerce"), strict=True))
+    train = np.asarray(
+        [values[u] for u in train_ids if u in values and np.isfinite(values[u])], dtype=np.float64
+    )
+    if train.size < n_bins:
+        raise ConfigError(
+            f"data.bins: only {train.size} training utterances have a {dim} value; need {n_bins}"
+        )
+    edges = np.quantile(train, np.arange(1, n_bins) / n_bins)
+    out = {
+        u: np.asarray(int(np.searchsorted(edges, v, side="right")), dtype=np.int64)
+        for u, v in values.items()
+        if np.isfinite(v)
+    }
+    return out, [float(e) for e in edges]
 
 
 def _run_hash(
@@ -348,7 +425,7 @@ def _clear_partial(run_dir: Path) -> None:
 def _datasets(
     recipe: Recipe, fold: Any, sources: Mapping[str, BranchSource], ctx: _Context
 ) -> tuple[EmotionDataset, EmotionDataset | None, EmotionDataset]:
-    targets = ctx.targets(recipe)
+    targets = ctx.targets(recipe, fold)
     train_ids = [u for u in fold.train if u in targets]
     dev_ids = [u for u in fold.dev if u in targets]
     test_ids = [u for u in fold.test if u in targets]
@@ -379,7 +456,7 @@ def _run_one(
     from safetensors.torch import load_file, save_file
 
     from emofuse.train.fit import describe_fit, fit_model
-    from emofuse.train.model import build_model
+    from emofuse.train.model import build_model, resolve_layer_counts
     from emofuse.train.strategies import apply_strategy, initialise, load_pretrained_branches
 
     run_dir = run_dir_for(ctx.out_dir, recipe.name, seed, fold_index)
@@ -399,6 +476,7 @@ def _run_one(
     started = time.perf_counter()
     train, dev, test = _datasets(recipe, fold, sources, ctx)
     input_dims = train.input_dims()
+    model_cfg = resolve_layer_counts(recipe.model, train.input_layers())
     labels = list(recipe.data.labels) if recipe.data.task == "classes" else list(recipe.data.avd_names)
     task, tr = recipe.data.task, recipe.training
 
@@ -425,7 +503,7 @@ def _run_one(
                 pretrain_info[branch] = {"from_run": str(src_dir)}
             else:
                 L.seed_everything(seed, workers=True, verbose=False)
-                single = build_model(recipe.model.single_branch(branch), input_dims, len(labels), task)
+                single = build_model(model_cfg.single_branch(branch), input_dims, len(labels), task)
                 initialise(single, tr.init)
                 with _quiet():
                     fit_model(
@@ -446,14 +524,28 @@ def _run_one(
                 pretrain_info[branch] = {"trained_in_run": True, "epochs": pre.max_epochs, "lr": pre.lr}
 
     L.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(recipe.model, input_dims, len(labels), task)
+    model = build_model(model_cfg, input_dims, len(labels), task)
     initialise(model, tr.init)
     if states:
         load_pretrained_branches(model, states)
-    trainable = apply_strategy(model, tr.strategy)
-    with _quiet():
-        result = fit_model(model, train, dev, tr, task, labels, seed, run_dir, progress=False)
+    score_only = model_cfg.fusion == "score" and tr.strategy == "pretrained"
+    if score_only:
+        # makiuchi2021: two trained single-modality models, fused by fixed weights; nothing trains here
+        from emofuse.train.fit import FitResult
+        from emofuse.train.module import EmotionLightningModule
+
+        model.freeze_branches("all")
+        trainable: list[str] = []
+        result = FitResult(EmotionLightningModule(model, task, labels), 0, None, [])
+        result.module.eval()
+    else:
+        trainable = apply_strategy(model, tr.strategy)
+        with _quiet():
+            result = fit_model(model, train, dev, tr, task, labels, seed, run_dir, progress=False)
     module = result.module
+    tuned = None
+    if tr.score_weights == "tune_dev":
+        tuned = _tune_score_weights(model, dev, tr.batch_size, seed, recipe.name, fold.name)
 
     # predictions and metrics
     ids, outputs, targets = module.predict_loader(_loader(test, tr.batch_size, seed))
@@ -472,12 +564,19 @@ def _run_one(
     metrics.update(describe_fit(result))
     metrics["pretrain"] = pretrain_info
     metrics["trainable_parameters"] = trainable
+    if model_cfg.fusion == "score":
+        metrics["score_weights"] = model.get_score_weights()
+        metrics["score_weights_tuned_on_dev"] = tuned is not None
+    if recipe.data.bins is not None:
+        metrics["bin_edges"] = binned_targets(
+            ctx.table, recipe.data.bins.dim, recipe.data.bins.n_bins, fold.train
+        )[1]
     metrics["train_time_s"] = round(time.perf_counter() - started, 3)
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     resolved = recipe.resolved()
     run_config = {
-        "model": recipe.model.model_dump(mode="json"),
+        "model": model_cfg.model_dump(mode="json"),
         "input_dims": input_dims,
         "task": task,
         **({"labels": labels} if task == "classes" else {"avd_names": labels}),
@@ -511,6 +610,33 @@ def _run_one(
         "status": "trained",
         **{k: v for k, v in metrics["test"].items() if k in ("uar", "accuracy", "av_auc", "ccc")},
     }
+
+
+def _tune_score_weights(
+    model: Any, dev: EmotionDataset | None, batch_size: int, seed: int, system: str, fold: str
+) -> dict[str, float]:
+    """Set ``model``'s score-fusion weights to those that maximise dev ``uar`` (makiuchi2021 Eq. 4)."""
+    import torch
+
+    from emofuse.nn.fusion import tune_score_weights
+
+    if dev is None or len(dev) == 0:
+        raise ConfigError(
+            f"{system}, {fold}: training.score_weights is tune_dev but the fold has no dev utterances; "
+            "give the protocol a dev_fraction > 0 or use score_weights: fixed"
+        )
+    model.eval()
+    probs: dict[str, list[Any]] = {n: [] for n in model.branch_names}
+    targets = []
+    with torch.no_grad():
+        for batch in _loader(dev, batch_size, seed):
+            out = model(batch["inputs"], batch["masks"])["branch_outputs"]
+            for n in model.branch_names:
+                probs[n].append(torch.softmax(out[n], dim=-1))
+            targets.append(batch["targets"])
+    weights = tune_score_weights({n: torch.cat(p) for n, p in probs.items()}, torch.cat(targets))
+    model.set_score_weights(weights)
+    return weights
 
 
 def _loader(dataset: EmotionDataset, batch_size: int, seed: int) -> Any:
@@ -561,6 +687,8 @@ __all__ = [
     "is_complete",
     "order_systems",
     "run_dir_for",
+    "binned_targets",
+    "random_kfold",
     "run_experiment",
     "spec_key",
 ]
