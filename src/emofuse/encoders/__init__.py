@@ -1,7 +1,8 @@
 """Encoders (frozen feature extractors) and the feature store.
 
 Public API: :func:`build_encoder`, :class:`FeatureStore`, :func:`extract_features`, :class:`Standardizer`,
-:func:`speaker_averages`, :class:`GloveEncoder` (static GloVe vectors from a local file). Heavy libraries
+:func:`speaker_averages`, :class:`GloveEncoder` (static GloVe vectors from a local file), :class:`SilenceRatioEncoder` (utterance
+silence ratio, perez2022's silence feature). Heavy libraries
 (torch, transformers, librosa, opensmile) load only when an encoder that needs them is built.
 """
 
@@ -22,6 +23,8 @@ __all__ = [
     "FeatureStore",
     "GloveConfig",
     "GloveEncoder",
+    "SilenceRatioConfig",
+    "SilenceRatioEncoder",
     "Standardizer",
     "build_encoder",
     "encoder_id_of",
@@ -41,4 +44,8 @@ def __getattr__(name: str) -> Any:
         from emofuse.encoders import glove
 
         return getattr(glove, name)
+    if name in ("SilenceRatioConfig", "SilenceRatioEncoder"):
+        from emofuse.encoders import silence
+
+        return getattr(silence, name)
     raise AttributeError(name)

@@ -3,7 +3,8 @@
 Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensmile.egemaps`` ``[88]``,
 ``opensmile.compare`` ``[6373]``, ``spectral.mel128`` / ``spectral.mfcc40`` / ``spectral.chroma12`` /
 ``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
-``[256]``; GloVe (a local file, never downloaded) only as a dict:
+``[256]``, ``silence_ratio`` (silero-vad non-speech ratio, ``[1]``; dict:
+``{"kind": "silence_ratio", "method": "vad" | "energy" | "vad+energy", "threshold": 0.5}``); GloVe (a local file, never downloaded) only as a dict:
 ``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``. A string that starts with ``{``
 is read as a JSON dict. Dict specs name ``kind`` and every option of that kind's config; a preset may be given
 as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
@@ -21,7 +22,7 @@ from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError
 from emofuse.hashing import config_hash
 
-KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker", "glove")
+KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker", "glove", "silence_ratio")
 SPEC_STRINGS = (
     "opensmile.pepino_lld",
     "opensmile.egemaps",
@@ -33,6 +34,7 @@ SPEC_STRINGS = (
     "whisper",
     "text",
     "speaker",
+    "silence_ratio",
 )
 
 
@@ -65,6 +67,10 @@ def _classes(kind: str) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
         from emofuse.encoders.glove import GloveConfig, GloveEncoder
 
         return GloveConfig, GloveEncoder
+    if kind == "silence_ratio":
+        from emofuse.encoders.silence import SilenceRatioConfig, SilenceRatioEncoder
+
+        return SilenceRatioConfig, SilenceRatioEncoder
     raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
 
 

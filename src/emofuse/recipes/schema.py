@@ -35,7 +35,7 @@ ProtocolKind = Literal["predefined", "speaker-kfold", "loso", "speaker-script", 
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_AUDIO_KINDS = ("opensmile", "spectral", "whisper", "ssl", "speaker")
+_AUDIO_KINDS = ("opensmile", "spectral", "whisper", "ssl", "speaker", "silence_ratio")
 _TEXT_KINDS = ("text", "glove")
 
 
