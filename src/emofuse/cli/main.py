@@ -27,6 +27,12 @@ app = typer.Typer(
 _GROUPS = [
     ("emofuse.cli.corpus", "app", "corpus", "Read corpora, make evaluation splits, check for leaks."),
     ("emofuse.cli.store", "app", "store", "Inspect and prune the feature store."),
+    (
+        "emofuse.cli.explain",
+        "app",
+        "explain",
+        "Explain a model: embeddings, layer weights, token attributions.",
+    ),
 ]
 _COMMANDS = [
     ("emofuse.cli.transcribe", "transcribe"),

@@ -1,0 +1,292 @@
+"""``emofuse explain``: explain what a trained model learned and why it predicted what it did.
+
+Examples::
+
+    emofuse explain embeddings runs/ --system multimodal --corpus iemocap.jsonl --store features/ --out explain/
+    emofuse explain layers runs/fusion_distilhubert/seed0/fold0 --out explain/
+    emofuse explain tokens --model model/ talk.wav --transcript "I am so tired" --out explain/
+
+* ``embeddings``: kumar2021's intersection matrix (how much the classes' embedding clusters overlap in the
+  first 3 principal components; lower = better separated) and the PCA plot of the embeddings, recomputed on
+  the test utterances of a run (or of every fold of one system and seed; the matrix is then averaged).
+* ``layers``: the learned layer weights of layer-weighting branches (makiuchi2021, deoliveira2023).
+* ``tokens``: integrated-gradients attributions of the predicted class over the text branch's tokens,
+  ``[SIL]`` included (perez2022).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Explain a trained model: embeddings, layer weights, tokens.")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _matrix_table(matrix: Any, classes: list[str], title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("")
+    for c in classes:
+        table.add_column(c, justify="right")
+    for i, c in enumerate(classes):
+        cells = []
+        for j in range(len(classes)):
+            v = float(matrix[i, j])
+            style = "dim" if i == j else ("red" if v > 0.5 else "yellow" if v > 0.2 else "green")
+            cells.append(f"[{style}]{v:.3f}[/]")
+        table.add_row(c, *cells)
+    return table
+
+
+def _write_matrix_csv(path: Path, matrix: Any, classes: list[str]) -> None:
+    import pandas as pd
+
+    from emofuse.io import atomic_write_text
+
+    frame = pd.DataFrame(matrix, index=classes, columns=classes)
+    atomic_write_text(path, frame.to_csv(index_label="class", float_format="%.6f"))
+
+
+@app.command("embeddings")
+def embeddings(
+    run: Path = typer.Argument(
+        ..., help="A run directory, or an `emofuse run --out` directory (then --system)."
+    ),
+    corpus: Path = typer.Option(..., "--corpus", help="The utterance table the run was trained on."),
+    store: Path | None = typer.Option(None, "--store", help="Feature store directory (default: the cache)."),
+    transcripts: Path | None = typer.Option(
+        None, "--transcripts", help="Transcripts table (for branches reading asr/asr_sil text)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output directory for the PNG/CSV/JSON files."),
+    system: str | None = typer.Option(None, "--system", help="System to explain in an experiment directory."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed to explain (default: the smallest)."),
+    layer: str = typer.Option(
+        "embedding",
+        "--layer",
+        help="Which representation: embedding (the fused branch embeddings), hidden (the fusion head's hidden "
+        "layer), or a branch name.",
+    ),
+) -> None:
+    """kumar2021's intersection matrix and the PCA plot of a run's test embeddings."""
+    import numpy as np
+
+    from emofuse.corpus.table import read_table
+    from emofuse.encoders import FeatureStore
+    from emofuse.errors import ConfigError
+    from emofuse.explain import intersection_matrix, plot_embeddings_pca, plot_intersection_matrix
+    from emofuse.explain.runs import find_runs, mean_matrix, run_embeddings
+    from emofuse.io import atomic_write_json
+
+    console = _console()
+    runs = find_runs(run, system, seed)
+    table = read_table(corpus)
+    trans = None
+    if transcripts is not None:
+        from emofuse.transcribe import read_transcripts
+
+        trans = read_transcripts(transcripts)
+    feature_store = FeatureStore(store) if store is not None else FeatureStore()
+    out.mkdir(parents=True, exist_ok=True)
+    matrices = []
+    summary: dict[str, Any] = {"layer": layer, "runs": []}
+    classes: list[str] = []
+    for run_dir in runs:
+        emb = run_embeddings(run_dir, table, feature_store, trans)
+        if layer not in emb.layers:
+            raise ConfigError(f"{run_dir}: no layer {layer!r}; this model offers {sorted(emb.layers)}")
+        x = emb.layers[layer]
+        present = [c for c in emb.classes if c in set(emb.labels)]
+        if len(present) < 2:
+            raise ConfigError(f"{run_dir}: the test utterances hold fewer than two classes ({present})")
+        if classes and present != classes:
+            raise ConfigError(f"{run_dir}: its test classes {present} differ from the other folds' {classes}")
+        classes = present
+        matrix = intersection_matrix(x, emb.labels, classes)
+        matrices.append(matrix)
+        tag = f"{emb.fold}" if len(runs) > 1 else ""
+        suffix = f"_{tag}" if tag else ""
+        plot_embeddings_pca(
+            x,
+            emb.labels,
+            out / f"embeddings_pca{suffix}.png",
+            classes=classes,
+            title=f"{layer} {emb.fold}".strip(),
+        )
+        if len(runs) > 1:
+            _write_matrix_csv(out / f"intersection_matrix{suffix}.csv", matrix, classes)
+        summary["runs"].append(
+            {
+                "run_dir": str(run_dir),
+                "fold": emb.fold,
+                "n_utterances": len(emb.labels),
+                "dim": int(x.shape[1]),
+            }
+        )
+    final = mean_matrix(matrices)
+    what = f"mean over {len(runs)} folds" if len(runs) > 1 else "one run"
+    _write_matrix_csv(out / "intersection_matrix.csv", final, classes)
+    plot_intersection_matrix(
+        final, classes, out / "intersection_matrix.png", title=f"{layer}: intersection ({what})"
+    )
+    off = final[~np.eye(len(classes), dtype=bool)]
+    summary.update({"classes": classes, "matrix": final.tolist(), "mean_off_diagonal": float(off.mean())})
+    atomic_write_json(out / "intersection_matrix.json", summary)
+    console.print(
+        _matrix_table(final, classes, f"intersection matrix, {layer} ({what}; lower = better separated)")
+    )
+    console.print(f"mean off-diagonal overlap: {float(off.mean()):.3f}; files in {out}")
+
+
+@app.command("layers")
+def layers(
+    model_dir: Path = typer.Argument(..., help="A run directory or a packaged model directory."),
+    out: Path = typer.Option(..., "--out", help="Output directory for layer_weights.png/.json."),
+) -> None:
+    """Plot the learned layer weights of the model's layer-weighting branches."""
+    from rich.table import Table
+
+    from emofuse.explain import plot_layer_weights
+    from emofuse.explain.runs import load_network, network_layer_weights
+    from emofuse.io import atomic_write_json
+
+    console = _console()
+    network, _ = load_network(model_dir)
+    weights = network_layer_weights(network)
+    if not weights:
+        console.print(
+            f"[yellow]{model_dir}: the model has no learnable layer weighting[/] (no branch weighs an encoder's "
+            "layers; layer weights come with all-layer features, e.g. the deoliveira2023 and makiuchi2021 recipes)"
+        )
+        raise typer.Exit(0)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_layer_weights(
+        weights, out / "layer_weights.png", title=f"learned layer weights: {Path(model_dir).name}"
+    )
+    atomic_write_json(out / "layer_weights.json", {name: w.tolist() for name, w in weights.items()})
+    for name, w in weights.items():
+        table = Table(title=f"branch {name}", caption="normalised weights (sum to 1); bold = heaviest")
+        table.add_column("layer", justify="right")
+        table.add_column("weight", justify="right")
+        top = int(w.argmax())
+        for k, v in enumerate(w):
+            table.add_row(str(k), f"[bold]{v:.4f}[/]" if k == top else f"{v:.4f}")
+        console.print(table)
+    console.print(f"files in {out}")
+
+
+@app.command("tokens")
+def tokens(
+    audio: Path = typer.Argument(..., help="The recording (any format emofuse reads).", metavar="AUDIO"),
+    model: Path = typer.Option(..., "--model", help="Packaged model directory (`emofuse` package)."),
+    transcript: str | None = typer.Option(None, "--transcript", help="What was said (else ASR)."),
+    out: Path = typer.Option(..., "--out", help="Output directory for tokens.png/.json."),
+    branch: str | None = typer.Option(
+        None, "--branch", help="Text branch to attribute (default: the text one)."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", help="Class (or A/V/D dimension) to explain; default: the predicted class."
+    ),
+    n_steps: int = typer.Option(64, "--steps", min=2, help="Integrated-gradients steps."),
+) -> None:
+    """Integrated-gradients attributions of the prediction over the transcript's tokens (with [SIL])."""
+    import numpy as np
+
+    from emofuse.audio import load_audio
+    from emofuse.errors import ConfigError
+    from emofuse.explain.tokens import branch_attributions, frame_tokens, plot_token_attributions
+    from emofuse.io import atomic_write_json
+    from emofuse.serve.predictor import SAMPLE_RATE_HZ, Predictor
+    from emofuse.train.data import collate
+
+    console = _console()
+    predictor = Predictor.from_pretrained(model)
+    packaged = predictor.packaged
+    branches = packaged.config.branches
+    text_branches = [n for n, b in branches.items() if b.input != "audio"]
+    if branch is None:
+        if not text_branches:
+            raise ConfigError(
+                f"{model}: the model has no text branch (branches: {sorted(branches)}); nothing to attribute"
+            )
+        branch = text_branches[0]
+    elif branch not in branches:
+        raise ConfigError(f"{model}: no branch {branch!r}; branches: {sorted(branches)}")
+    names = packaged.labels if packaged.task == "classes" else packaged.avd_names
+    if target is not None and target not in names:
+        raise ConfigError(f"--target {target!r} is not an output of the model; outputs: {names}")
+    prediction = predictor.predict_file(audio, transcript=transcript)
+    wave = load_audio(audio, sample_rate_hz=SAMPLE_RATE_HZ)
+    encoders = packaged.encoders()
+    features: dict[str, np.ndarray] = {}
+    branch_text = ""
+    for name, b in branches.items():
+        if b.input == "audio":
+            item: Any = wave
+        else:
+            item = prediction.text_with_sil if b.input == "asr_sil" else prediction.text
+            if name == branch:
+                branch_text = item
+        array = np.asarray(encoders[name].encode(item), dtype=np.float32)
+        std = packaged.standardizers.get(name)
+        features[name] = std.transform(array) if std is not None else array
+    batch = collate(
+        [{"utterance_id": "explain", "features": features, "target": np.zeros((), dtype=np.int64)}]
+    )
+    if target is None:
+        target = str(prediction.top_class) if packaged.task == "classes" else names[0]
+    result = branch_attributions(
+        packaged.network, batch["inputs"], batch["masks"], branch, names.index(target), n_steps=n_steps
+    )
+    n_frames = len(result.attributions)
+    toks = frame_tokens(encoders[branch], branch_text, n_frames) if branch_text is not None else None
+    mapped = toks is not None
+    if toks is None:
+        toks = [f"frame {t}" for t in range(n_frames)]
+    out.mkdir(parents=True, exist_ok=True)
+    plot_token_attributions(toks, result.attributions, out / "tokens.png", title=f"{branch} -> {target}")
+    payload = {
+        "audio": str(audio),
+        "model": str(model),
+        "branch": branch,
+        "text": branch_text,
+        "tokens": toks,
+        "tokens_mapped": mapped,
+        "target_name": target,
+        **result.to_dict(),
+        "prediction": prediction.to_dict(),
+    }
+    atomic_write_json(out / "tokens.json", payload)
+
+    from rich.text import Text
+
+    line = Text()
+    for tok, value in zip(toks, result.attributions, strict=True):
+        strength = min(abs(value) / 0.3, 1.0)  # perez2022's "high" threshold saturates the colour
+        colour = "green" if value >= 0 else "red"
+        line.append(
+            f"{tok}", style=f"bold {colour}" if strength >= 1.0 else colour if strength > 0.3 else "dim"
+        )
+        line.append(f"({value:+.2f}) ")
+    what = f"predicted {target}" if packaged.task == "classes" and target == prediction.top_class else target
+    console.print(
+        f"[bold]{branch}[/] branch, attributions to {what} (integrated gradients, {n_steps} steps):"
+    )
+    console.print(line)
+    console.print(
+        f"sum of raw attributions {sum(result.raw_attributions):+.4f} vs output change "
+        f"{result.output_at_input - result.output_at_baseline:+.4f} (convergence delta {result.convergence_delta:+.2e})"
+    )
+    if not mapped:
+        console.print(
+            f"[yellow]the {branch} encoder's frames could not be matched to tokens; shown by frame index[/]"
+        )
+    console.print(f"files in {out}")
