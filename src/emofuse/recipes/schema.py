@@ -231,6 +231,27 @@ class ProtocolConfig(_Strict):
     seed: int = 0
 
 
+class SilenceConfig(_Strict):
+    """How ``[SIL]`` tokens and silence ratios are made from word timings (emofuse.transcribe.silence)."""
+
+    threshold_s: float = Field(default=0.25, gt=0.0, le=10.0)
+    leading: bool = False
+    trailing: bool = False
+    vad: bool = False
+
+
+class TextSourceConfig(_Strict):
+    """Where a text branch's words come from at prediction time (``emofuse predict`` / ``serve``).
+
+    ``backend``: the ASR backend (``emofuse.transcribe.build_transcriber``); ``options``: its constructor options
+    (e.g. ``{"model": "/models/whisper-small", "beam_size": 5}``); ``silence``: the ``[SIL]`` settings.
+    """
+
+    backend: Literal["faster-whisper", "transformers", "align"] = "faster-whisper"
+    options: dict[str, Any] = Field(default_factory=dict)
+    silence: SilenceConfig = Field(default_factory=SilenceConfig)
+
+
 class Recipe(_Strict):
     """One system of one paper. ``name`` is the system's directory under the runner's output."""
 
@@ -244,7 +265,7 @@ class Recipe(_Strict):
     protocol: ProtocolConfig
     protocols: dict[str, ProtocolConfig] = Field(default_factory=dict)
     protocol_name: str | None = None
-    text_source: dict[str, Any] = Field(default_factory=dict)
+    text_source: TextSourceConfig = Field(default_factory=TextSourceConfig)
 
     @model_validator(mode="before")
     @classmethod

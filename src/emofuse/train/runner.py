@@ -589,7 +589,7 @@ def _run_one(
             }
             for name, src in sources.items()
         },
-        "text_source": recipe.text_source,
+        "text_source": recipe.text_source.model_dump(mode="json"),
         "recipe": resolved,
         "system": recipe.name,
         "seed": seed,
