@@ -351,6 +351,7 @@ def quickstart(
     )
     stage = ", ".join(f"{k} {v:.0f} s" for k, v in result.stage_s.items())
     console.print(f"time:   {stage}")
-    console.print(
-        f"try it: emofuse predict --model {result.model_dir} {result.corpus_table.parent / 'wav'}/<file>.wav"
-    )
+    wavs = sorted((result.corpus_table.parent / "wav").glob("*.wav"))
+    example = wavs[0] if wavs else Path("recording.wav")
+    console.print(f"try it: emofuse predict {example} --model {result.model_dir}")
+    console.print(f"        emofuse serve --model {result.model_dir}   (then open http://127.0.0.1:8000)")
