@@ -300,24 +300,14 @@ def run_quickstart(
 
 
 def results_table(result: QuickstartResult) -> Any:
-    """A rich table of median ± IQR over seeds per system (pepino2020 Table 1 style)."""
-    from rich.table import Table
+    """A rich table of median ± IQR over seeds per system (pepino2020 Table 1 style), the best system in bold."""
+    from emofuse.cli.run import summary_table
 
-    rep = result.report
-    table = Table(title="pepino2020 on the demo corpus: median ± IQR over seeds (speaker-independent folds)")
-    table.add_column("system")
-    for m in rep.metrics:
-        table.add_column(f"{m} (%)" if m in ("accuracy", "uar") else m, justify="right")
-    table.add_column("seeds", justify="right")
-    for system, per_metric in rep.summary.items():
-        cells = []
-        for m in rep.metrics:
-            s = per_metric[m]
-            scale, fmt = (100.0, "{:.1f}") if m in ("accuracy", "uar") else (1.0, "{:.3f}")
-            cells.append(f"{fmt.format(scale * s['median'])} ± {fmt.format(scale * s['iqr'])}")
-        name = f"[bold]{system}[/]" if system == result.best_system else system
-        table.add_row(name, *cells, str(int(next(iter(per_metric.values()))["n"])))
-    return table
+    return summary_table(
+        result.report,
+        "pepino2020 on the demo corpus: median ± IQR over seeds (speaker-independent folds)",
+        highlight=result.best_system,
+    )
 
 
 def quickstart(

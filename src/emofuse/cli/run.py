@@ -13,6 +13,7 @@ skipped, so an interrupted command picks up where it stopped.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -53,7 +54,6 @@ def run(
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
     from rich.console import Console
-    from rich.table import Table
 
     from emofuse.corpus.table import read_table
     from emofuse.encoders import FeatureStore
@@ -90,18 +90,27 @@ def run(
     rep = result.report
     if rep is None:
         return
-    spread = Table(title="median ± IQR over seeds (test predictions pooled over folds)")
-    spread.add_column("system")
-    for m in rep.metrics:
-        spread.add_column(f"{m} (%)" if m in ("accuracy", "uar") else m, justify="right")
-    spread.add_column("seeds", justify="right")
-    for system, per_metric in rep.summary.items():
-        cells = []
-        for m in rep.metrics:
-            s = per_metric[m]
-            scale, fmt = (100.0, "{:.1f}") if m in ("accuracy", "uar") else (1.0, "{:.3f}")
-            cells.append(f"{fmt.format(scale * s['median'])} ± {fmt.format(scale * s['iqr'])}")
-        spread.add_row(system, *cells, str(int(next(iter(per_metric.values()))["n"])))
+    spread = summary_table(rep, "median ± IQR over seeds (test predictions pooled over folds)")
     console.print(spread)
     console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
     console.print(f"plots:  {rep.out_dir / 'plots'}")
+
+
+def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:
+    """A rich table of median ± IQR over seeds per system (pepino2020 Table 1 style); accuracy and uar in %."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("system")
+    for m in report.metrics:
+        table.add_column(f"{m} (%)" if m in ("accuracy", "uar") else m, justify="right")
+    table.add_column("seeds", justify="right")
+    for system, per_metric in report.summary.items():
+        cells = []
+        for m in report.metrics:
+            s = per_metric[m]
+            scale, fmt = (100.0, "{:.1f}") if m in ("accuracy", "uar") else (1.0, "{:.3f}")
+            cells.append(f"{fmt.format(scale * s['median'])} ± {fmt.format(scale * s['iqr'])}")
+        name = f"[bold]{system}[/]" if system == highlight else system
+        table.add_row(name, *cells, str(int(next(iter(per_metric.values()))["n"])))
+    return table
