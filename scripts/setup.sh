@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up emofuse on a fresh machine: system packages (espeak-ng, sox, chromium for the browser test),
+# Set up emofuse on a fresh machine: system packages (espeak-ng, sox, chromium for the browser test, ffmpeg),
 # a virtual environment in .venv and every Python dependency (pinned in pyproject.toml). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ need=()
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || need+=(sox libsox-fmt-all)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)  # decodes WebM/MP4 uploads from browsers
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing system packages: ${need[*]}"
