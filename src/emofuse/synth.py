@@ -6,8 +6,10 @@ and plants known pauses through SSML ``<break time="800ms"/>``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from emofuse.errors import EmofuseError
@@ -28,7 +30,7 @@ def speak(
     ssml: bool = False,
     sample_rate_hz: int | None = 16_000,
 ) -> Path:
-    """Synthesise ``text`` into the WAV file ``out_path``.
+    """Synthesise ``text`` into the WAV file ``out_path`` (atomically: complete or absent).
 
     Args:
         voice: espeak-ng voice, e.g. ``"en-us"``, ``"en-gb"``, ``"en-us+f3"`` (variants change the speaker).
@@ -40,6 +42,10 @@ def speak(
         raise EmofuseError("espeak-ng is not installed; install it with `apt-get install espeak-ng`")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # espeak-ng writes straight into its -w file: speak into a temporary file beside ``out`` and move it into
+    # place only when it is complete, so a killed run never leaves a half-written WAV under the final name.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".wav", dir=out.parent)
+    os.close(fd)
     cmd = [
         "espeak-ng",
         "-v",
@@ -51,15 +57,21 @@ def speak(
         "-a",
         str(amplitude),
         "-w",
-        str(out),
+        tmp_name,
     ]
     if ssml:
         cmd.append("-m")
         if not text.lstrip().startswith("<speak"):
             text = f"<speak>{text}</speak>"
-    subprocess.run([*cmd, text], check=True, capture_output=True)
-    if sample_rate_hz is not None:
-        from emofuse.audio import load_audio, write_wav
+    try:
+        subprocess.run([*cmd, text], check=True, capture_output=True)
+        if sample_rate_hz is None:
+            os.replace(tmp_name, out)
+        else:
+            from emofuse.audio import load_audio, write_wav
 
-        write_wav(out, load_audio(out, sample_rate_hz=sample_rate_hz), sample_rate_hz)
+            write_wav(out, load_audio(tmp_name, sample_rate_hz=sample_rate_hz), sample_rate_hz)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
     return out

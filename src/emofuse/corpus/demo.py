@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -222,25 +221,17 @@ def plan_demo_corpus(
 
 
 def _synthesise(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
-    """Speak one planned utterance into ``wav_path`` atomically (temporary file, then rename)."""
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{wav_path.stem}.", suffix=".wav", dir=wav_path.parent)
-    os.close(fd)
-    try:
-        speak(
-            _ssml(str(item["transcript"]), str(item["pitch_range"]), int(item["pause_ms"])),  # type: ignore[arg-type]
-            tmp_name,
-            voice=str(item["voice"]),
-            speed_wpm=int(item["speed_wpm"]),  # type: ignore[arg-type]
-            pitch=int(item["pitch"]),  # type: ignore[arg-type]
-            amplitude=int(item["amplitude"]),  # type: ignore[arg-type]
-            ssml=True,
-            sample_rate_hz=sample_rate_hz,
-        )
-        os.replace(tmp_name, wav_path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    """Speak one planned utterance into ``wav_path`` (:func:`emofuse.synth.speak` writes atomically)."""
+    speak(
+        _ssml(str(item["transcript"]), str(item["pitch_range"]), int(item["pause_ms"])),  # type: ignore[arg-type]
+        wav_path,
+        voice=str(item["voice"]),
+        speed_wpm=int(item["speed_wpm"]),  # type: ignore[arg-type]
+        pitch=int(item["pitch"]),  # type: ignore[arg-type]
+        amplitude=int(item["amplitude"]),  # type: ignore[arg-type]
+        ssml=True,
+        sample_rate_hz=sample_rate_hz,
+    )
 
 
 def make_demo_corpus(
