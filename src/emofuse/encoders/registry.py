@@ -12,6 +12,7 @@ as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,7 +23,18 @@ from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError
 from emofuse.hashing import config_hash
 
-KINDS = ("opensmile", "spectral", "ssl", "whisper", "text", "speaker", "glove", "silence_ratio")
+#: encoder kind -> (module, config class, encoder class); imported only when that kind is used.
+_IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
+    "opensmile": ("emofuse.encoders.opensmile_enc", "OpenSmileConfig", "OpenSmileEncoder"),
+    "spectral": ("emofuse.encoders.spectral", "SpectralConfig", "SpectralEncoder"),
+    "ssl": ("emofuse.encoders.ssl", "SSLConfig", "SSLEncoder"),
+    "whisper": ("emofuse.encoders.whisper", "WhisperConfig", "WhisperEncoder"),
+    "text": ("emofuse.encoders.text", "TextConfig", "TextEncoder"),
+    "speaker": ("emofuse.encoders.speaker", "SpeakerConfig", "SpeakerEncoder"),
+    "glove": ("emofuse.encoders.glove", "GloveConfig", "GloveEncoder"),
+    "silence_ratio": ("emofuse.encoders.silence", "SilenceRatioConfig", "SilenceRatioEncoder"),
+}
+KINDS = tuple(_IMPLEMENTATIONS)
 SPEC_STRINGS = (
     "opensmile.pepino_lld",
     "opensmile.egemaps",
@@ -39,39 +51,11 @@ SPEC_STRINGS = (
 
 
 def _classes(kind: str) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
-    if kind == "opensmile":
-        from emofuse.encoders.opensmile_enc import OpenSmileConfig, OpenSmileEncoder
-
-        return OpenSmileConfig, OpenSmileEncoder
-    if kind == "spectral":
-        from emofuse.encoders.spectral import SpectralConfig, SpectralEncoder
-
-        return SpectralConfig, SpectralEncoder
-    if kind == "ssl":
-        from emofuse.encoders.ssl import SSLConfig, SSLEncoder
-
-        return SSLConfig, SSLEncoder
-    if kind == "whisper":
-        from emofuse.encoders.whisper import WhisperConfig, WhisperEncoder
-
-        return WhisperConfig, WhisperEncoder
-    if kind == "text":
-        from emofuse.encoders.text import TextConfig, TextEncoder
-
-        return TextConfig, TextEncoder
-    if kind == "speaker":
-        from emofuse.encoders.speaker import SpeakerConfig, SpeakerEncoder
-
-        return SpeakerConfig, SpeakerEncoder
-    if kind == "glove":
-        from emofuse.encoders.glove import GloveConfig, GloveEncoder
-
-        return GloveConfig, GloveEncoder
-    if kind == "silence_ratio":
-        from emofuse.encoders.silence import SilenceRatioConfig, SilenceRatioEncoder
-
-        return SilenceRatioConfig, SilenceRatioEncoder
-    raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
+    if kind not in _IMPLEMENTATIONS:
+        raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
+    module_name, config_name, encoder_name = _IMPLEMENTATIONS[kind]
+    module = importlib.import_module(module_name)
+    return getattr(module, config_name), getattr(module, encoder_name)
 
 
 def spec_to_dict(spec: str | Mapping[str, Any]) -> dict[str, Any]:
