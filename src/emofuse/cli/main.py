@@ -68,7 +68,8 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("EMOFUSE_OFFLINE") == "1" else None
+    if os.environ.get("EMOFUSE_OFFLINE") == "1":  # never reach a model hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 _mount()
