@@ -77,6 +77,7 @@ class FasterWhisperTranscriber:
         condition_on_previous_text: feed the previous window's text as a prompt (off: fewer repetition loops).
         block_s: recordings longer than this are cut at quiet points and transcribed block by block
             (bounded memory for hours of audio; faster-whisper itself would hold all of it as features).
+        temperature: decoding temperature; 0 (the default) decodes deterministically with no sampling fallback.
     """
 
     needs_text = False
@@ -94,6 +95,7 @@ class FasterWhisperTranscriber:
         condition_on_previous_text: bool = False,
         block_s: float = 300.0,
         refine_with_vad: bool = True,
+        temperature: float = 0.0,
     ) -> None:
         self.model = str(default_model_dir()) if model is None else str(model)
         self.model_label = DEFAULT_MODEL_LABEL if model is None else Path(str(model)).name or str(model)
@@ -105,6 +107,11 @@ class FasterWhisperTranscriber:
             "language": language,
             "vad_filter": bool(vad_filter),
             "condition_on_previous_text": bool(condition_on_previous_text),
+            # One temperature, no fallback list: faster-whisper's default (0.0, 0.2, ... 1.0) re-decodes a
+            # window by *sampling* when its compression ratio or log-probability looks bad, so the same audio
+            # gave different words from run to run (and 5-6x the time on long clips). Greedy/beam at 0 is
+            # deterministic.
+            "temperature": float(temperature),
         }
         self.block_s = float(block_s)
         self.refine_with_vad = bool(refine_with_vad)
