@@ -46,11 +46,12 @@ SHORT_TEXT = "the weather is lovely today and I feel great"
 def build_untrained_package(root: Path) -> Path:
     """A run directory like the runner's (real FusionModel, untrained) exported through the package format."""
     import torch
-    from safetensors.torch import save_file
 
     from emofuse.encoders import Standardizer, build_encoder
     from emofuse.serve.package import export_from_run
     from emofuse.train.model import ModelConfig, build_model
+    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
+    from emofuse.transcribe.source import TextSource
 
     specs = {"audio": "spectral.mfcc40", "text": {"kind": "text", "sil_token": True}}
     dims = {"audio": 40, "text": 384}
@@ -62,31 +63,33 @@ def build_untrained_package(root: Path) -> Path:
         "fusion": "early",
         "fusion_params": {"hidden": 128},
     }
-    run = root / "run"
-    run.mkdir(parents=True)
+    run = RunDir(root / "run")
     torch.manual_seed(0)
-    network = build_model(ModelConfig.model_validate(model_config), dims, len(LABELS), task="classes")
-    save_file(network.state_dict(), run / "model.safetensors")
+    config = ModelConfig.model_validate(model_config)
+    network = build_model(config, dims, len(LABELS), task="classes")
     rng = np.random.default_rng(0)
-    run_config = {
-        "model": model_config,
-        "input_dims": dims,
-        "task": "classes",
-        "labels": LABELS,
-        "branches": {
-            name: {
-                "encoder": spec,
-                "encoder_id": build_encoder(spec).encoder_id,
-                "input": "audio" if name == "audio" else "asr_sil",
-                "standardizer": Standardizer().fit([rng.normal(size=(8, dims[name]))]).to_dict(),
-            }
+    run_config = RunConfig(
+        model=config,
+        input_dims=dims,
+        task="classes",
+        labels=LABELS,
+        branches={
+            name: BranchRecord(
+                encoder=spec,
+                encoder_id=build_encoder(spec).encoder_id,
+                input="audio" if name == "audio" else "asr_sil",
+                standardizer=Standardizer().fit([rng.normal(size=(8, dims[name]))]).to_dict(),
+            )
             for name, spec in specs.items()
         },
-        "text_source": {"backend": "faster-whisper"},
-        "recipe": {"name": "bench-untrained"},
-    }
-    (run / "run_config.json").write_text(json.dumps(run_config))
-    return export_from_run(run, root / "package")
+        text_source=TextSource(),
+        recipe={"name": "bench-untrained"},
+        system="bench-untrained",
+        seed=0,
+        fold="fold0",
+    )
+    run.write(run_config, network.state_dict(), config_hash="bench")
+    return export_from_run(run.path, root / "package")
 
 
 def ten_second_recording(root: Path) -> np.ndarray:

@@ -29,3 +29,9 @@ class TranscriptionError(EmofuseError):
 
 class FeatureStoreError(EmofuseError):
     """The feature store is missing an entry or holds a damaged one."""
+
+
+def short_repr(value: object, limit: int = 200) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (error messages never echo an unbounded structure)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."

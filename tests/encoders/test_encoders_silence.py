@@ -21,6 +21,10 @@ from emofuse.encoders import FeatureStore, build_encoder, encoder_id_of, extract
 from emofuse.errors import AudioError, ConfigError
 from emofuse.hashing import audio_key, text_key
 from emofuse.synth import espeak_available, speak
+from emofuse.transcribe.source import TextSource
+
+# the settings the hand-made transcripts stand for: the recipes' default text source
+MADE_WITH = TextSource().model_dump(mode="json")
 
 SR = 16_000
 SENTENCE = ["the weather", "is lovely today", "and I feel", "great"]
@@ -184,7 +188,9 @@ def test_silfeat_recipe_trains_end_to_end(paused: dict[str, np.ndarray], tmp_pat
                 dominance=3.0,
             )
         )
-        trans.append(dict(utterance_id=uid, text=asr, text_with_sil=asr, silence_ratio=0.0))
+        trans.append(
+            dict(utterance_id=uid, text=asr, text_with_sil=asr, silence_ratio=0.0, text_source=MADE_WITH)
+        )
         store.put("fake-cls-0001", text_key(asr), rng.standard_normal(12).astype(np.float32))
     table = make_table(records, corpus="silfeat")
     by_spk = {

@@ -207,11 +207,11 @@ def test_quantile_bins_match_pandas_qcut_and_binned_uar() -> None:
     assert edges.shape == (2,)
     np.testing.assert_array_equal(assign_bins(train, edges), pd.qcut(train, 3, labels=False))
     assert np.bincount(assign_bins(train, edges)).tolist() == [100, 100, 100]
-    # hand-worked: edges (0, 1): -1 -> 0, 0 -> 0 (right-closed), 0.5 -> 1, 1 -> 1, 2 -> 2
-    assert assign_bins([-1, 0, 0.5, 1, 2], [0.0, 1.0]).tolist() == [0, 0, 1, 1, 2]
+    # hand-worked: edges (0, 1): -1 -> 0, 0 -> 1 (on an edge: upper bin), 0.5 -> 1, 1 -> 2, 2 -> 2
+    assert assign_bins([-1, 0, 0.5, 1, 2], [0.0, 1.0]).tolist() == [0, 1, 1, 2, 2]
     true_values = np.array([-1.0, -0.5, 0.5, 0.7, 1.5, 3.0])  # bins 0 0 1 1 2 2
     pred_values = np.array([-2.0, 0.5, 0.6, 0.9, 0.8, 2.0])  # bins 0 1 1 1 1 2
     assert binned_uar(true_values, pred_values, [0.0, 1.0]) == pytest.approx((0.5 + 1.0 + 0.5) / 3)
     assert binned_uar(true_values, [0, 1, 1, 1, 1, 2], [0.0, 1.0], pred_kind="bins") == pytest.approx(2 / 3)
-    with pytest.raises(EvaluationError, match="ties"):
+    with pytest.raises(ValueError, match="ties"):
         quantile_edges(np.zeros(30), 3)

@@ -10,15 +10,11 @@ from torch import nn
 
 from emofuse.nn import (
     AVDHead,
-    BinnedHead,
     ClassHead,
     DenseBranch,
     FusionModel,
     PepinoAudioBranch,
     PepinoTextBranch,
-    quantile_bin_edges,
-    tune_score_weights,
-    values_to_bins,
     xavier_init,
 )
 
@@ -106,21 +102,6 @@ def test_score_fusion_outputs_log_of_weighted_probabilities(nnh) -> None:
         model.set_score_weights({"audio": 1.0})
     with pytest.raises(ValueError, match="non-negative"):
         model.set_score_weights([-1.0, 2.0])
-
-
-def test_tune_score_weights_hand_worked_case() -> None:
-    # "good" is right with probability 0.65, "bad" is confidently wrong (0.9). Fused class 0 wins iff
-    # 0.65 w + 0.1 (1 - w) > 0.35 w + 0.9 (1 - w), i.e. w > 0.727: the smallest grid value is 0.8.
-    y = torch.tensor([0, 0, 1, 1])
-    good = torch.tensor([[0.65, 0.35], [0.65, 0.35], [0.35, 0.65], [0.35, 0.65]])
-    bad = torch.tensor([[0.1, 0.9], [0.1, 0.9], [0.9, 0.1], [0.9, 0.1]])
-    weights = tune_score_weights({"good": good, "bad": bad.numpy()}, y)
-    assert weights == pytest.approx({"good": 0.8, "bad": 0.2})
-    model = FusionModel(
-        {"good": DenseBranch(2, None), "bad": DenseBranch(2, None)}, fusion="score", n_outputs=2
-    )
-    model.set_score_weights(weights)
-    assert model.get_score_weights() == pytest.approx(weights)
 
 
 def test_gradients_reach_every_trained_parameter(nnh) -> None:
@@ -239,21 +220,6 @@ def test_avd_head_is_ffn_with_tanh() -> None:
     model = FusionModel(_branches(), fusion="early", task="avd")
     assert model.n_outputs == 3 and isinstance(model.fusion_head, AVDHead)
     assert model.output_kind == "values"
-
-
-def test_binned_head_quantile_bins() -> None:
-    values = torch.arange(99, dtype=torch.float32)
-    edges = quantile_bin_edges(values, 3)
-    assert edges.tolist() == pytest.approx([32.6667, 65.3333], abs=1e-3)
-    bins = values_to_bins(values, edges)
-    assert torch.bincount(bins).tolist() == [33, 33, 33]
-    head = BinnedHead(8, n_bins=3)
-    with pytest.raises(ValueError, match="set_edges"):
-        head.to_bins(values)
-    head.set_edges(edges)
-    assert head.to_bins(torch.tensor([-5.0, 50.0, 500.0])).tolist() == [0, 1, 2]
-    assert head(torch.randn(4, 8)).shape == (4, 3)
-    assert "edges" in head.state_dict()
 
 
 def test_xavier_init_matches_glorot_uniform_bounds() -> None:

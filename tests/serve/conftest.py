@@ -1,6 +1,6 @@
 """Fixtures for the serve tests: a small real model (untrained weights) packaged through the real format.
 
-The run directory is written the way the training runner writes one (``model.safetensors`` + ``run_config.json``)
+The run directory is written through the training runner's own :class:`emofuse.train.rundir.RunDir`
 with two branches on the offline default stack: MFCC frames (``spectral.mfcc40``) and MiniLM hidden states of the
 ASR transcript with ``[SIL]`` tokens. The package and the :class:`Predictor` (Whisper tiny.en, MiniLM) are built
 once per session.
@@ -8,7 +8,6 @@ once per session.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from emofuse.synth import espeak_available, speak
+from emofuse.transcribe.source import TextSource
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 AVD_NAMES = ["arousal", "valence", "dominance"]
@@ -34,49 +34,47 @@ MODEL_CONFIG = {
 }
 
 
-def write_run_dir(run_dir: Path, seed: int = 0, task: str = "classes") -> Path:
-    """Write a run directory like the training runner's: untrained weights of the real FusionModel.
-
-    ``task="avd"`` makes an arousal/valence/dominance model instead of the four classes.
-    """
+def write_run_dir(
+    run_dir: Path, seed: int = 0, task: str = "classes", text_source: TextSource | None = None
+) -> Path:
+    """Write a run directory through the runner's own type (:class:`RunDir`): untrained weights of the real
+    FusionModel. ``task="avd"`` makes an arousal/valence/dominance model instead of the four classes."""
     import torch
-    from safetensors.torch import save_file
 
     from emofuse.encoders import Standardizer, build_encoder
     from emofuse.train.model import ModelConfig, build_model
+    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     encoder_ids = {name: build_encoder(spec).encoder_id for name, spec in ENCODER_SPECS.items()}
     torch.manual_seed(seed)
     names = LABELS if task == "classes" else AVD_NAMES
-    network = build_model(ModelConfig.model_validate(MODEL_CONFIG), INPUT_DIMS, len(names), task=task)
-    save_file(network.state_dict(), run_dir / "model.safetensors")
+    model_config = ModelConfig.model_validate(MODEL_CONFIG)
+    network = build_model(model_config, INPUT_DIMS, len(names), task=task)
     rng = np.random.default_rng(seed)
-    standardizers = {
-        name: Standardizer().fit([rng.normal(size=(6, dim)) for _ in range(3)]).to_dict()
-        for name, dim in INPUT_DIMS.items()
-    }
-    run_config = {
-        "model": MODEL_CONFIG,
-        "input_dims": INPUT_DIMS,
-        "task": task,
-        ("labels" if task == "classes" else "avd_names"): names,
-        "branches": {
-            name: {
-                "encoder": ENCODER_SPECS[name],
-                "encoder_id": encoder_ids[name],
-                "input": "audio" if name == "audio" else "asr_sil",
-                "standardizer": standardizers[name],
-            }
+    config = RunConfig(
+        model=model_config,
+        input_dims=INPUT_DIMS,
+        task=task,
+        labels=names if task == "classes" else None,
+        avd_names=names if task == "avd" else None,
+        branches={
+            name: BranchRecord(
+                encoder=ENCODER_SPECS[name],
+                encoder_id=encoder_ids[name],
+                input="audio" if name == "audio" else "asr_sil",
+                standardizer=Standardizer()
+                .fit([rng.normal(size=(6, INPUT_DIMS[name])) for _ in range(3)])
+                .to_dict(),
+            )
             for name in ENCODER_SPECS
         },
-        "text_source": {"backend": "faster-whisper", "silence": {"threshold_s": 0.25}},
-        "recipe": {"name": "serve-test"},
-        "system": "serve-test",
-        "seed": seed,
-        "fold": "fold0",
-    }
-    (run_dir / "run_config.json").write_text(json.dumps(run_config), encoding="utf-8")
+        text_source=text_source or TextSource(),
+        recipe={"name": "serve-test"},
+        system="serve-test",
+        seed=seed,
+        fold="fold0",
+    )
+    RunDir(run_dir).write(config, network.state_dict(), config_hash="serve-test")
     return run_dir
 
 

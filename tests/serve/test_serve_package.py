@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 import emofuse
 from emofuse.errors import ModelLoadError
 from emofuse.serve.package import export_from_run, load_model
+from emofuse.train.rundir import RunDir
 
 
 def _copy(package_dir: Path, tmp_path: Path) -> Path:
@@ -39,12 +40,14 @@ def _resave_weights(pkg: Path, tensors: dict[str, torch.Tensor]) -> None:
 def test_export_writes_config_and_weights_only(package_dir: Path, run_dir: Path) -> None:
     assert sorted(p.name for p in package_dir.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((package_dir / "config.json").read_text())
-    run_config = json.loads((run_dir / "run_config.json").read_text())
-    assert config["labels"] == run_config["labels"]
+    run_config = RunDir(run_dir).read_config()
+    assert config["labels"] == run_config.labels
     assert config["emofuse_version"] == emofuse.__version__
-    for name, branch in run_config["branches"].items():
-        assert config["branches"][name]["encoder_id"] == branch["encoder_id"]
-        assert config["branches"][name]["standardizer"]["mean"] == branch["standardizer"]["mean"]
+    assert config["text_source"] == run_config.text_source.model_dump(mode="json")  # the typed block, in full
+    assert load_model(package_dir, build_encoders=False).config.text_source == run_config.text_source
+    for name, branch in run_config.branches.items():
+        assert config["branches"][name]["encoder_id"] == branch.encoder_id
+        assert config["branches"][name]["standardizer"]["mean"] == branch.standardizer["mean"]
 
 
 def test_loaded_network_equals_the_run_weights(package_dir: Path, run_dir: Path) -> None:
@@ -175,6 +178,20 @@ def test_export_from_an_unfinished_run(run_dir: Path, tmp_path: Path) -> None:
     config = json.loads((run / "run_config.json").read_text())
     del config["branches"]
     (run / "run_config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelLoadError, match="lacks"):
+    with pytest.raises(
+        ModelLoadError, match=r"run_config\.json is not a run configuration.*branches.*re-run"
+    ):
         export_from_run(run, tmp_path / "out")
     assert not (tmp_path / "out" / "config.json").exists()
+
+
+def test_package_of_an_older_format_says_to_re_export(package_dir: Path, tmp_path: Path) -> None:
+    """Format 1 packages held an untyped copy of the recipe's text source; they are refused, not re-parsed."""
+    pkg = _copy(package_dir, tmp_path)
+
+    def to_v1(config: dict) -> None:  # noqa: ANN001
+        config.update(format_version=1, text_source={"backend": "faster-whisper", "sil_threshold_s": 0.3})
+
+    _edit_config(pkg, to_v1)
+    with pytest.raises(ModelLoadError, match="format_version 1 is not supported.*re-export the model"):
+        load_model(pkg, build_encoders=False)

@@ -12,6 +12,7 @@ from emofuse.audio import resample
 from emofuse.errors import AudioError, ModelLoadError
 from emofuse.serve.package import PackagedModel, export_from_run, load_model
 from emofuse.serve.predictor import Predictor
+from emofuse.transcribe.source import SilenceConfig, TextSource
 
 AVD_NAMES = ["arousal", "valence", "dominance"]
 TEXT = "the weather is lovely today and I feel great"
@@ -30,25 +31,23 @@ def _variant(predictor: Predictor, **config_update: object) -> Predictor:
 def test_silence_threshold_comes_from_the_text_source(predictor: Predictor, speech_with_pause: Path) -> None:
     short = predictor.predict_file(speech_with_pause, transcript=TEXT)
     assert short.text_with_sil.count("[SIL]") == 1
-    strict = _variant(predictor, text_source={"backend": "faster-whisper", "silence": {"threshold_s": 2.0}})
-    assert strict.silence_options == {"threshold_s": 2.0, "vad": False}
+    strict = _variant(predictor, text_source=TextSource(silence=SilenceConfig(threshold_s=2.0)))
+    assert strict.text_source.silence == SilenceConfig(threshold_s=2.0, vad=False)
     long = strict.predict_file(speech_with_pause, transcript=TEXT)
     assert "[SIL]" not in long.text_with_sil
     assert long.text == short.text == TEXT
 
 
 def test_asr_options_and_override(predictor: Predictor) -> None:
-    variant = _variant(
-        predictor, text_source={"backend": "faster-whisper", "beam_size": 1, "threshold_s": 0.4}
-    )
+    variant = _variant(predictor, text_source=TextSource(beam_size=1, silence=SilenceConfig(threshold_s=0.4)))
     assert variant.asr_backend == "faster-whisper"
-    assert variant.asr_options == {"beam_size": 1}
-    assert variant.silence_options["threshold_s"] == 0.4
-    with pytest.raises(ModelLoadError, match=r"unknown key\(s\) \['gap_s'\]"):
-        _variant(predictor, text_source={"silence": {"gap_s": 0.3}})
+    assert variant.text_source.transcriber_options() == {"model": None, "beam_size": 1, "temperature": 0.0}
     other = Predictor(variant.packaged, asr_backend="transformers", asr_model="/models/whisper-small")
     assert other.asr_backend == "transformers"
-    assert other.asr_options == {"model": "/models/whisper-small"}
+    assert other.text_source.transcriber_options() == {"model": "/models/whisper-small", "num_beams": 1}
+    assert other.text_source.silence.threshold_s == 0.4  # [SIL] stays what the model was trained with
+    with pytest.raises(ModelLoadError, match="transformers.*needs model"):
+        Predictor(variant.packaged, asr_backend="transformers")
 
 
 def test_unalignable_transcript_is_still_used(predictor: Predictor, speech_with_pause: Path) -> None:

@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from emofuse.errors import ConfigError
 from emofuse.train.model import build_model
-from emofuse.train.runner import DONE, is_complete, order_systems, run_experiment
+from emofuse.train.rundir import DONE_FILE as DONE
+from emofuse.train.runner import is_complete, order_systems, run_experiment
 
 SYSTEMS = ["pepino2020/ef_pt", "pepino2020/audio", "pepino2020/text_bert"]
 

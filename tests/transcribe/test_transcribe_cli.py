@@ -39,7 +39,7 @@ def test_folder_of_speech_prints_words_times_and_sil(planted, whisper, whisper_p
     TranscriptCache(tmp_path / "cache").put(key, whisper_planted)
     out = tmp_path / "transcripts.csv"
     result = CliRunner().invoke(
-        app, ["transcribe", str(folder), "--out", str(out), "--no-progress"], catch_exceptions=False
+        app, ["transcribe", str(folder), "--out", str(out), "--vad", "--no-progress"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert "day1/clip" in result.output and "[SIL]" in result.output
@@ -66,7 +66,6 @@ def test_corpus_table_with_align_and_no_vad(planted, tmp_path) -> None:  # noqa:
         "--align",
         "--out",
         str(out),
-        "--no-vad",
         "--no-progress",
     ]
     result = CliRunner().invoke(app, [*args, "--threshold-s", "0.5"], catch_exceptions=False)
@@ -92,8 +91,19 @@ def test_empty_folder_and_corrupt_file_are_clear_errors(tmp_path, monkeypatch, c
     assert code == 2 and "bad.txt" in " ".join(text.split())  # alignment needs the transcript beside the file
 
 
-def test_cli_default_threshold_is_the_library_default() -> None:
-    from emofuse.cli import transcribe as cli
-    from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S
+def test_settings_come_from_the_recipe_then_the_options_given() -> None:
+    from emofuse.cli.transcribe import text_source_from_options
+    from emofuse.errors import ConfigError
+    from emofuse.recipes import load_recipe
+    from emofuse.transcribe import TextSource
 
-    assert cli.DEFAULT_THRESHOLD_S == DEFAULT_THRESHOLD_S
+    none = dict(backend=None, model=None, align=False, beam_size=None, temperature=None, threshold_s=None)
+    flags = dict(leading=None, trailing=None, vad=None, vad_filter=None)
+    assert text_source_from_options(None, **none, **flags) == TextSource()  # one set of defaults
+    recipe = "perez2022/bert_sil_ccc"
+    from_recipe = text_source_from_options(recipe, **none, **flags)
+    assert from_recipe == load_recipe(recipe).text_source
+    tuned = text_source_from_options(recipe, **{**none, "threshold_s": 0.5}, **{**flags, "vad": True})
+    assert tuned.silence.threshold_s == 0.5 and tuned.silence.vad and tuned.backend == from_recipe.backend
+    with pytest.raises(ConfigError, match="align.* takes no model"):
+        text_source_from_options(None, **{**none, "align": True, "model": "/models/x"}, **flags)

@@ -11,7 +11,7 @@ import pytest
 
 from emofuse.audio import write_wav
 from emofuse.corpus.table import make_table
-from emofuse.transcribe import transcribe_table
+from emofuse.transcribe import SilenceConfig, TextSource, transcribe_table
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,12 @@ def test_two_minutes_align_and_vad_in_bounded_memory(aligner, planted, tmp_path)
     aligner.transcribe(planted.wave[:16_000], 16_000, text=planted.phrases[0].split()[0])  # warm the decoder
     with PeakRss() as rss:
         frame = transcribe_table(
-            table, aligner, tmp_path / "out.jsonl", progress=False, vad=True, cache=False
+            table,
+            aligner,
+            tmp_path / "out.jsonl",
+            progress=False,
+            cache=False,
+            text_source=TextSource(backend="align", silence=SilenceConfig(vad=True)),
         )
     row = frame.iloc[0]
     assert len(row["words"]) == len(planted.text.split()) * repeats

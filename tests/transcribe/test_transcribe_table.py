@@ -12,8 +12,23 @@ import pytest
 from emofuse.audio import audio_info, load_audio, write_wav
 from emofuse.corpus.table import make_table
 from emofuse.errors import AudioError, TranscriptionError
-from emofuse.transcribe import TRANSCRIPT_COLUMNS, TranscriptCache, read_transcripts, transcribe_table
+from emofuse.transcribe import (
+    TRANSCRIPT_COLUMNS,
+    SilenceConfig,
+    TextSource,
+    TranscriptCache,
+    read_transcripts,
+    text_source_of,
+    transcribe_table,
+)
 from emofuse.transcribe.types import Transcript
+
+
+def ALIGN_AT(threshold_s: float) -> TextSource:  # noqa: N802 - reads like the constant below
+    return TextSource(backend="align", silence=SilenceConfig(threshold_s=threshold_s))
+
+
+ALIGN = ALIGN_AT(0.25)
 
 
 class Counting:
@@ -75,7 +90,7 @@ def test_formats_rates_channels_and_depths_are_read(aligner, phrase_files, tmp_p
         aligner,
         tmp_path / "out.jsonl",
         progress=False,
-        vad=False,
+        text_source=ALIGN,
         cache=False,
     )
     reference_s = len(load_audio(src[2])) / 16_000
@@ -103,10 +118,12 @@ def test_corrupt_file_is_named(aligner, phrase_files, tmp_path) -> None:  # noqa
     table = _table([paths[0], bad], texts[:2])
     out = tmp_path / "out.jsonl"
     with pytest.raises(AudioError, match=r"u1 .*broken\.wav"):
-        transcribe_table(table, aligner, out, progress=False, vad=False, cache=False)
+        transcribe_table(table, aligner, out, progress=False, text_source=ALIGN, cache=False)
     assert not out.exists()  # only whole files: the finished row waits in a part file
     assert [p.name for p in (tmp_path / "out.jsonl.parts").iterdir()] == ["part-000000.jsonl"]
-    frame = transcribe_table(table, aligner, out, progress=False, vad=False, cache=False, skip_errors=True)
+    frame = transcribe_table(
+        table, aligner, out, progress=False, text_source=ALIGN, cache=False, skip_errors=True
+    )
     assert frame["utterance_id"].tolist() == ["u0"]
     assert "broken.wav" in frame.attrs["errors"][0]
 
@@ -115,7 +132,11 @@ def test_missing_transcript_for_alignment_is_named(aligner, phrase_files, tmp_pa
     paths, texts = phrase_files
     with pytest.raises(TranscriptionError, match="u1"):
         transcribe_table(
-            _table(paths[:2], [texts[0], None]), aligner, tmp_path / "o.jsonl", progress=False, vad=False
+            _table(paths[:2], [texts[0], None]),
+            aligner,
+            tmp_path / "o.jsonl",
+            progress=False,
+            text_source=ALIGN,
         )
 
 
@@ -125,13 +146,15 @@ def test_killed_run_resumes_without_redoing_work(aligner, phrase_files, tmp_path
     out = tmp_path / "transcripts.jsonl"
     first = Counting(aligner, stop_on_call=3)
     with pytest.raises(KeyboardInterrupt):
-        transcribe_table(table, first, out, progress=False, vad=False, cache=False, flush_every=1)
+        transcribe_table(table, first, out, progress=False, text_source=ALIGN, cache=False, flush_every=1)
     assert not out.exists()
     leftovers = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
     assert leftovers == ["part-000000.jsonl", "part-000001.jsonl"]  # whole part files, no temporary files
 
     second = Counting(aligner)
-    frame = transcribe_table(table, second, out, progress=False, vad=False, cache=False, flush_every=1)
+    frame = transcribe_table(
+        table, second, out, progress=False, text_source=ALIGN, cache=False, flush_every=1
+    )
     assert second.calls == len(paths) - 2
     assert frame["utterance_id"].tolist() == [f"u{i}" for i in range(len(paths))]
     assert not (tmp_path / "transcripts.jsonl.parts").exists()
@@ -144,12 +167,32 @@ def test_killed_run_resumes_without_redoing_work(aligner, phrase_files, tmp_path
         "end_s",
         "confidence",
     }
+    assert text_source_of(again) == ALIGN  # the full settings, read back typed
+    assert set(again["backend"]) == {aligner.backend_id}
     # a finished table is not redone; other silence settings are (from the cache when there is one)
     third = Counting(aligner)
-    transcribe_table(table, third, out, progress=False, vad=False, cache=False)
+    transcribe_table(table, third, out, progress=False, text_source=ALIGN, cache=False)
     assert third.calls == 0
-    transcribe_table(table, third, out, progress=False, vad=False, cache=False, threshold_s=0.5)
+    transcribe_table(table, third, out, progress=False, text_source=ALIGN_AT(0.5), cache=False)
     assert third.calls == len(paths)
+    assert text_source_of(read_transcripts(out)).silence.threshold_s == 0.5
+
+
+def test_text_source_of_refuses_old_and_mixed_tables(tmp_path) -> None:  # noqa: ANN001
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        json.dumps({"utterance_id": "a", "text": "hi", "words": [], "settings": "0123456789ab"}) + "\n"
+    )
+    with pytest.raises(TranscriptionError, match="utterance a records no text source.*emofuse transcribe"):
+        text_source_of(read_transcripts(old), str(old))
+    mixed = tmp_path / "mixed.jsonl"
+    rows = [
+        {"utterance_id": u, "text": "hi", "words": [], "text_source": ALIGN_AT(t).model_dump(mode="json")}
+        for u, t in (("a", 0.25), ("b", 0.5))
+    ]
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(TranscriptionError, match="mixes text sources.*a and b"):
+        text_source_of(read_transcripts(mixed), str(mixed))
 
 
 def test_interrupt_keeps_the_unflushed_batch(aligner, phrase_files, tmp_path) -> None:  # noqa: ANN001
@@ -161,7 +204,7 @@ def test_interrupt_keeps_the_unflushed_batch(aligner, phrase_files, tmp_path) ->
             Counting(aligner, stop_on_call=4),
             out,
             progress=False,
-            vad=False,
+            text_source=ALIGN,
             cache=False,
         )
     (part,) = (tmp_path / "t.jsonl.parts").iterdir()
@@ -175,12 +218,17 @@ def test_cache_is_keyed_by_audio_content_and_backend(aligner, phrase_files, tmp_
     cache = TranscriptCache(tmp_path / "cache")
     first = Counting(aligner)
     transcribe_table(
-        _table(paths[:2], texts[:2]), first, tmp_path / "a.csv", progress=False, vad=False, cache=cache
+        _table(paths[:2], texts[:2]),
+        first,
+        tmp_path / "a.csv",
+        progress=False,
+        text_source=ALIGN,
+        cache=cache,
     )
     assert first.calls == 2 and len(cache) == 2
     second = Counting(aligner)
     frame = transcribe_table(
-        _table([copy], texts[:1]), second, tmp_path / "b.csv", progress=False, vad=False, cache=cache
+        _table([copy], texts[:1]), second, tmp_path / "b.csv", progress=False, text_source=ALIGN, cache=cache
     )
     assert second.calls == 0  # same content under another name: served from the cache
     assert frame.loc[0, "text"] == texts[0]
@@ -189,7 +237,7 @@ def test_cache_is_keyed_by_audio_content_and_backend(aligner, phrase_files, tmp_
 
     other = Counting(build_transcriber("align", oov="skip"))
     transcribe_table(
-        _table([copy], texts[:1]), other, tmp_path / "c.csv", progress=False, vad=False, cache=cache
+        _table([copy], texts[:1]), other, tmp_path / "c.csv", progress=False, text_source=ALIGN, cache=cache
     )
     assert other.calls == 1  # another backend configuration is transcribed afresh
 

@@ -205,7 +205,7 @@ def tokens(
     from emofuse.explain.tokens import branch_attributions, frame_tokens, plot_token_attributions
     from emofuse.io import atomic_write_json
     from emofuse.serve.predictor import SAMPLE_RATE_HZ, Predictor
-    from emofuse.train.data import collate
+    from emofuse.train.collate import collate
 
     console = _console()
     predictor = Predictor.from_pretrained(model)

@@ -73,7 +73,7 @@ class QuickstartSettings:
 
     def overrides(self, has_text: bool = True) -> list[str]:
         """``--set`` overrides of every recipe (the text ones only for recipes with a text branch)."""
-        out = list(TEXT_OVERRIDES) if has_text else []
+        out = [*TEXT_OVERRIDES, f"text_source.beam_size={self.beam_size}"] if has_text else []
         if self.max_epochs is not None:
             out.append(f"training.max_epochs={self.max_epochs}")
         if self.batch_size is not None:
@@ -194,13 +194,19 @@ def run_quickstart(
     done()
 
     # 2. transcribe (Whisper tiny.en offline; [SIL] from word gaps)
-    from emofuse.transcribe import build_transcriber, transcribe_table
+    from emofuse.transcribe import transcribe_table
 
     done = _stage("transcribe", console, times)
     transcripts_path = out / "transcripts.jsonl"
-    transcriber = build_transcriber("faster-whisper", beam_size=settings.beam_size)
+    # the text recipes' own text source (their overrides set the beam size), so the runner's check passes
+    text_source = next(r.text_source for r in recipes if any(f.input != "audio" for f in r.features.values()))
     transcripts = transcribe_table(
-        table, transcriber, transcripts_path, progress=progress, cache=out / "cache" / "transcripts"
+        table,
+        text_source.build(),
+        transcripts_path,
+        progress=progress,
+        text_source=text_source,
+        cache=out / "cache" / "transcripts",
     )
     done()
 

@@ -28,6 +28,11 @@ def run(
     transcripts: Path | None = typer.Option(
         None, "--transcripts", help="Transcripts table from `emofuse transcribe` (for asr/asr_sil inputs)."
     ),
+    accept_transcript_settings: bool = typer.Option(
+        False,
+        "--accept-transcript-settings",
+        help="Train on the text source the transcripts were made with when it differs from the recipe's.",
+    ),
     splits: Path | None = typer.Option(
         None,
         "--splits",
@@ -80,6 +85,7 @@ def run(
         out,
         seeds=seeds,
         transcripts=trans,
+        accept_transcript_settings=accept_transcript_settings,
         extract_missing=not no_extract,
         progress=progress,
         torch_threads=threads,

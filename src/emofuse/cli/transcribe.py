@@ -7,10 +7,6 @@ from typing import Any
 
 import typer
 
-# emofuse.transcribe.silence.DEFAULT_THRESHOLD_S, repeated so that `emofuse --help` does not import pandas
-# (tests/transcribe/test_transcribe_cli.py checks that the two agree)
-DEFAULT_THRESHOLD_S = 0.25
-
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 TABLE_SUFFIXES = (".jsonl", ".csv")
 
@@ -60,6 +56,53 @@ def _words_with_times(words: list[dict[str, Any]], limit: int = 40) -> str:
     return shown + (" ..." if len(words) > limit else "")
 
 
+def text_source_from_options(
+    recipe: str | None,
+    backend: str | None,
+    model: str | None,
+    align: bool,
+    beam_size: int | None,
+    temperature: float | None,
+    threshold_s: float | None,
+    leading: bool | None,
+    trailing: bool | None,
+    vad: bool | None,
+    vad_filter: bool | None,
+) -> Any:
+    """The :class:`~emofuse.transcribe.source.TextSource` of a call: the recipe's (or the defaults), then each option
+    the user gave on top."""
+    from pydantic import ValidationError
+
+    from emofuse.errors import ConfigError
+    from emofuse.transcribe.source import TextSource
+
+    if recipe is not None:
+        from emofuse.recipes import load_recipe
+
+        base = load_recipe(recipe).text_source
+    else:
+        base = TextSource()
+    data = base.model_dump(mode="json")
+    if align:
+        backend = "align"
+    if backend is not None and backend != data["backend"]:
+        data.update(backend=backend, model=None, options={})
+    for key, value in (("model", model), ("beam_size", beam_size), ("temperature", temperature)):
+        if value is not None:
+            data[key] = value
+    if vad_filter is not None:
+        data["options"]["vad_filter"] = vad_filter
+    given = {"threshold_s": threshold_s, "leading": leading, "trailing": trailing, "vad": vad}
+    data["silence"].update({k: v for k, v in given.items() if v is not None})
+    try:
+        return TextSource.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'text source'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"transcription settings: {problems}") from None
+
+
 def transcribe(
     source: Path = typer.Argument(
         ..., help="An audio file, a folder of audio files, or a corpus table (.jsonl/.csv)."
@@ -67,8 +110,14 @@ def transcribe(
     out: Path = typer.Option(
         Path("transcripts.jsonl"), "--out", "-o", help="Transcripts table (.jsonl or .csv)."
     ),
-    backend: str = typer.Option(
-        "faster-whisper", "--backend", "-b", help="faster-whisper | transformers | align."
+    recipe: str | None = typer.Option(
+        None,
+        "--recipe",
+        "-r",
+        help="Take the text source (backend, decoding, [SIL] settings) from this recipe; options given too win.",
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", help="faster-whisper | transformers | align (default: faster-whisper)."
     ),
     model: str | None = typer.Option(
         None, "--model", "-m", help="Whisper model directory or id (default: offline Whisper tiny.en)."
@@ -78,16 +127,24 @@ def transcribe(
         "--align",
         help="Force-align given transcripts (table's transcript column, or <stem>.txt files).",
     ),
-    threshold_s: float = typer.Option(
-        DEFAULT_THRESHOLD_S, "--threshold-s", help="Shortest gap between words marked [SIL] (s)."
+    beam_size: int | None = typer.Option(None, "--beam-size", min=1, help="Whisper beam width (default 5)."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", min=0.0, help="Whisper decoding temperature (default 0: deterministic)."
     ),
-    leading: bool = typer.Option(False, "--leading/--no-leading", help="Mark silence before the first word."),
-    trailing: bool = typer.Option(
-        False, "--trailing/--no-trailing", help="Mark silence after the last word."
+    threshold_s: float | None = typer.Option(
+        None, "--threshold-s", help="Shortest gap between words marked [SIL] (s; default 0.25)."
     ),
-    vad: bool = typer.Option(True, "--vad/--no-vad", help="Compute the silero-vad silence ratio."),
-    vad_filter: bool = typer.Option(
-        False, "--vad-filter", help="faster-whisper: skip non-speech before decoding."
+    leading: bool | None = typer.Option(
+        None, "--leading/--no-leading", help="Mark silence before the first word (default off)."
+    ),
+    trailing: bool | None = typer.Option(
+        None, "--trailing/--no-trailing", help="Mark silence after the last word (default off)."
+    ),
+    vad: bool | None = typer.Option(
+        None, "--vad/--no-vad", help="Compute the silero-vad silence ratio (default off)."
+    ),
+    vad_filter: bool | None = typer.Option(
+        None, "--vad-filter/--no-vad-filter", help="faster-whisper: skip non-speech before decoding."
     ),
     cache_dir: Path | None = typer.Option(
         None,
@@ -101,33 +158,30 @@ def transcribe(
     show: int = typer.Option(20, "--show", help="Rows to print (0 = none)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Transcribe speech with word times, mark pauses with [SIL] and measure silence (perez2022)."""
+    """Transcribe speech with word times, mark pauses with [SIL] and measure silence (perez2022).
+
+    The settings (backend, decoding, [SIL]) are written into every row of the table; `emofuse run` checks them
+    against the recipe's text_source. `--recipe R` makes transcripts that fit recipe R.
+    """
     from rich.console import Console
     from rich.table import Table
 
     from emofuse.errors import ConfigError
-    from emofuse.transcribe import build_transcriber, transcribe_table
+    from emofuse.transcribe import transcribe_table
 
-    if align:
-        backend = "align"
-    if backend == "align" and model is not None:
-        raise ConfigError("--model does not apply to forced alignment (--align / --backend align)")
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise ConfigError(f"--out must end in .jsonl or .csv, got {out}")
-    options: dict[str, Any] = {"model": model}
-    if backend == "faster-whisper":
-        options["vad_filter"] = vad_filter
-    transcriber = build_transcriber(backend, **options)
+    text_source = text_source_from_options(
+        recipe, backend, model, align, beam_size, temperature, threshold_s, leading, trailing, vad, vad_filter
+    )
+    transcriber = text_source.build()
     table = _source_table(source, align=transcriber.needs_text)
     frame = transcribe_table(
         table,
         transcriber,
         out,
         progress=progress,
-        threshold_s=threshold_s,
-        leading=leading,
-        trailing=trailing,
-        vad=vad,
+        text_source=text_source,
         cache=False if no_cache else (cache_dir if cache_dir is not None else True),
         skip_errors=skip_errors,
     )
@@ -147,4 +201,6 @@ def transcribe(
         console.print(view)
     for err in frame.attrs.get("errors", []):
         console.print(f"[yellow]skipped[/] {err}")
-    console.print(f"wrote {len(frame)} row(s) to {out}")
+    console.print(
+        f"wrote {len(frame)} row(s) to {out} ({text_source.backend}, [SIL] at >= {text_source.silence.threshold_s} s)"
+    )

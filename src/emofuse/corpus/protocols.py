@@ -20,8 +20,13 @@ Protocols (all deterministic for a seed):
     the test speakers from training scripts and of other speakers from test scripts are in neither (the
     paper notes "this last option includes less data for each fold"): test speakers are never in train,
     and no dialogue of a test script is ever in train.
+``random-kfold``
+    k folds over utterances, not speakers (kumar2021's "80%-20%" + 5-fold): speaker-DEPENDENT and so
+    optimistic; the leak checker warns (``strict=False``). Dev is a random part of each fold's training
+    utterances.
 
-Every fold carves its dev set from its training speakers, by speaker group (``dev_fraction`` of them,
+Protocols are a registry (:data:`PROTOCOL_REGISTRY`, name -> implementation); :func:`make_folds` looks the name
+up there. Every other fold carves its dev set from its training speakers, by speaker group (``dev_fraction`` of them,
 stratified where possible); dev is used for early stopping. Folds are written to and read from a JSON
 split file (:func:`write_splits`, :func:`read_splits`).
 """
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,6 @@ from emofuse.corpus.leaks import check_leaks, script_family
 from emofuse.errors import ConfigError, CorpusError
 from emofuse.io import atomic_write_json, read_json
 
-PROTOCOLS: tuple[str, ...] = ("predefined", "speaker-kfold", "loso", "speaker-script")
 SPLIT_FORMAT = "emofuse.splits"
 SPLIT_VERSION = 1
 
@@ -374,6 +378,79 @@ def speaker_script_folds(
     return folds
 
 
+def random_kfold(
+    table: pd.DataFrame, *, n_folds: int = 5, seed: int = 0, dev_fraction: float = 0.1
+) -> list[Fold]:
+    """``n_folds`` folds over the utterances, shuffled with ``seed`` (kumar2021: "80%-20%" + 5-fold).
+
+    Speaker-DEPENDENT: a speaker's utterances fall on both sides, so scores are optimistic next to the
+    speaker-independent protocols; the leak checker says so (use ``strict=False``). ``dev_fraction`` of each fold's
+    training utterances (random) form the dev set. The runner passes only the utterances with a target.
+    """
+    from sklearn.model_selection import KFold
+
+    if n_folds < 2:
+        raise ConfigError(f"n_folds must be at least 2, got {n_folds}")
+    ids = [str(u) for u in table["utterance_id"]]
+    if len(ids) < n_folds:
+        raise ConfigError(f"random-kfold needs at least {n_folds} utterances; the table has {len(ids)}")
+    rng = np.random.default_rng(seed)
+    folds = []
+    splitter = KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for i, (train_idx, test_idx) in enumerate(splitter.split(ids)):
+        train = [ids[j] for j in train_idx]
+        n_dev = int(round(dev_fraction * len(train)))
+        dev_set = set(rng.choice(train, size=n_dev, replace=False).tolist()) if n_dev else set()
+        folds.append(
+            Fold(
+                f"fold{i + 1}",
+                train=tuple(u for u in train if u not in dev_set),
+                dev=tuple(u for u in train if u in dev_set),
+                test=tuple(ids[j] for j in test_idx),
+            )
+        )
+    return folds
+
+
+def _predefined(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    return predefined_split(table, test_split=o["test_split"], dev_fraction=o["dev_fraction"], seed=o["seed"])
+
+
+def _speaker_kfold(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    return speaker_kfold(table, n_folds=o["n_folds"], seed=o["seed"], dev_fraction=o["dev_fraction"])
+
+
+def _loso(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    return leave_one_session_out(table, seed=o["seed"], dev_fraction=o["dev_fraction"])
+
+
+def _speaker_script(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    return speaker_script_folds(
+        table,
+        n_folds=o["n_folds"],
+        seed=o["seed"],
+        dev_fraction=o["dev_fraction"],
+        test_scripts=o["test_scripts"],
+    )
+
+
+def _random_kfold(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    return random_kfold(table, n_folds=o["n_folds"], seed=o["seed"], dev_fraction=o["dev_fraction"])
+
+
+#: protocol name -> implementation, called as ``impl(table, n_folds=, seed=, dev_fraction=, test_split=,
+#: test_scripts=)`` (each takes the options it needs). The one list of protocol names: add a protocol here.
+PROTOCOL_REGISTRY: dict[str, Callable[..., list[Fold]]] = {
+    "predefined": _predefined,
+    "speaker-kfold": _speaker_kfold,
+    "loso": _loso,
+    "speaker-script": _speaker_script,
+    "random-kfold": _random_kfold,
+}
+PROTOCOLS: tuple[str, ...] = tuple(PROTOCOL_REGISTRY)
+_ALIASES = {"leave-one-session-out": "loso"}
+
+
 def make_folds(
     table: pd.DataFrame,
     protocol: str,
@@ -404,18 +481,17 @@ def make_folds(
     if not len(table):
         raise CorpusError("the utterance table is empty; nothing to split")
     key = protocol.strip().lower().replace("_", "-")
-    if key == "predefined":
-        folds = predefined_split(table, test_split=test_split, dev_fraction=dev_fraction, seed=seed)
-    elif key == "speaker-kfold":
-        folds = speaker_kfold(table, n_folds=n_folds, seed=seed, dev_fraction=dev_fraction)
-    elif key in ("loso", "leave-one-session-out"):
-        folds = leave_one_session_out(table, seed=seed, dev_fraction=dev_fraction)
-    elif key == "speaker-script":
-        folds = speaker_script_folds(
-            table, n_folds=n_folds, seed=seed, dev_fraction=dev_fraction, test_scripts=test_scripts
-        )
-    else:
+    key = _ALIASES.get(key, key)
+    if key not in PROTOCOL_REGISTRY:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
+    folds = PROTOCOL_REGISTRY[key](
+        table,
+        n_folds=n_folds,
+        seed=seed,
+        dev_fraction=dev_fraction,
+        test_split=test_split,
+        test_scripts=test_scripts,
+    )
     if check:
         check_leaks(table, folds, strict=strict, strict_transcripts=strict_transcripts)
     return folds
@@ -437,6 +513,7 @@ def fold_sizes(folds: Sequence[Fold]) -> list[dict[str, Any]]:
 
 __all__ = [
     "PROTOCOLS",
+    "PROTOCOL_REGISTRY",
     "Fold",
     "SplitFile",
     "carve_dev",
@@ -445,6 +522,7 @@ __all__ = [
     "leave_one_session_out",
     "make_folds",
     "predefined_split",
+    "random_kfold",
     "read_splits",
     "speaker_groups",
     "speaker_kfold",

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from emofuse.binning import assign_bins, quantile_edges
 from emofuse.evaluate.errors import EvaluationError, MetricWarning
 
 AbsentPolicy = Literal["skip", "zero", "error"]
@@ -361,34 +362,7 @@ def regression_metrics(true: Any, pred: Any, names: Sequence[str]) -> dict[str, 
 
 
 # ------------------------------------------------------------------------------- binned (perez2022)
-def quantile_edges(train_values: Sequence[float], n_bins: int = 3) -> np.ndarray:
-    """Inner bin edges ``[n_bins - 1]`` at the 1/n_bins, 2/n_bins, ... quantiles of the training values.
-
-    perez2022 bins activation and valence into 3 classes by "the 3-quantiles computed over the training set";
-    the edges come from the training part only and are reused unchanged on dev and test.
-    """
-    values = _as_1d(train_values, "train_values").astype(np.float64)
-    if n_bins < 2:
-        raise EvaluationError(f"n_bins={n_bins}: need at least 2 bins")
-    if not np.all(np.isfinite(values)):
-        raise EvaluationError("train_values has NaN/inf entries: drop them before computing bin edges")
-    edges = np.quantile(values, np.arange(1, n_bins) / n_bins)
-    if np.any(np.diff(edges) <= 0):
-        raise EvaluationError(
-            f"training values give repeated quantile edges {edges.tolist()} (too many ties): use fewer bins"
-        )
-    return edges
-
-
-def assign_bins(values: Sequence[float], edges: Sequence[float]) -> np.ndarray:
-    """Bin index ``[N]`` (int64, 0 = lowest) of each value; intervals are right-closed: ``(e_{k-1}, e_k]``.
-
-    A value equal to an edge goes to the lower bin, which matches ``pandas.qcut`` on the training values.
-    """
-    v = _as_1d(values, "values").astype(np.float64)
-    return np.digitize(v, np.asarray(edges, dtype=np.float64), right=True).astype(np.int64)
-
-
+# the binning rule itself (edges, and which bin a value on an edge takes) is emofuse.binning
 def binned_uar(
     true_values: Sequence[float],
     pred: Sequence[float],
@@ -401,7 +375,7 @@ def binned_uar(
         true_values: continuous true values ``[N]``; binned with ``edges``.
         pred: predictions ``[N]``: continuous values binned with the same edges (``pred_kind="values"``) or
             bin indices ``0..len(edges)`` from a classifier (``pred_kind="bins"``).
-        edges: inner bin edges from :func:`quantile_edges` on the training values.
+        edges: inner bin edges from :func:`emofuse.binning.quantile_edges` on the training values.
     """
     edges_arr = np.asarray(edges, dtype=np.float64)
     n_bins = len(edges_arr) + 1

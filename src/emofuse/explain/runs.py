@@ -1,10 +1,11 @@
 """Read finished run directories and recompute what a trained model sees: fused embeddings of the test
 utterances (for kumar2021's intersection matrix) and learned layer weights (makiuchi2021, deoliveira2023).
 
-A run directory is what :mod:`emofuse.train.runner` writes (``run_config.json``, ``model.safetensors``,
-``predictions.csv``; see ``docs/contracts.md``). A packaged model directory (``config.json`` +
-``model.safetensors``, :mod:`emofuse.serve.package`) holds the same model fields, so :func:`load_network` reads
-both without importing ``serve``. Weights are read with safetensors only (never a pickle).
+A run directory is what the training runner writes, read here only through
+:class:`emofuse.train.rundir.RunDir` (``run_config.json`` as a typed ``RunConfig``). A packaged model directory
+(``config.json`` + ``model.safetensors``, :mod:`emofuse.serve.package`) holds the same model fields, so
+:func:`load_network` reads both without importing ``serve``. Weights are read with safetensors only (never a
+pickle).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from emofuse.errors import ConfigError, ModelLoadError
 from emofuse.io import read_json
+from emofuse.train.rundir import RUN_CONFIG_FILE, RunDir
 
 __all__ = [
     "RunEmbeddings",
@@ -30,7 +32,7 @@ __all__ = [
     "network_layer_weights",
 ]
 
-RUN_CONFIG = "run_config.json"
+RUN_CONFIG = RUN_CONFIG_FILE
 PACKAGE_CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 
@@ -41,7 +43,10 @@ def read_model_config(directory: str | os.PathLike[str]) -> tuple[dict[str, Any]
     Returns ``(config, path of the JSON file)``; a directory holding neither is a :class:`ConfigError`.
     """
     root = Path(directory)
-    for name in (RUN_CONFIG, PACKAGE_CONFIG):
+    run = RunDir(root)
+    if run.config_path.is_file():
+        return run.read_config().model_dump(mode="json"), run.config_path
+    for name in (PACKAGE_CONFIG,):
         path = root / name
         if path.is_file():
             try:
@@ -201,7 +206,8 @@ def run_embeddings(
     import torch
 
     from emofuse.encoders.normalize import Standardizer
-    from emofuse.train.data import BranchSource, EmotionDataset, FeatureCache, branch_keys, collate
+    from emofuse.train.collate import collate
+    from emofuse.train.data import BranchSource, EmotionDataset, FeatureCache, branch_keys
 
     root = Path(run_dir)
     network, config = load_network(root)

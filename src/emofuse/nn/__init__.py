@@ -7,8 +7,8 @@ output. Parts:
 - :mod:`emofuse.nn.pooling`: :class:`Pooling` (mean, max, mean_max, attention).
 - :mod:`emofuse.nn.branches`: :class:`Conv1dBranch`, :class:`PepinoTextBranch`, :class:`PepinoAudioBranch`,
   :class:`CNNTextBranch`, :class:`GRUAttentionBranch`, :class:`DenseBranch`, :class:`MeanMaxBranch`.
-- :mod:`emofuse.nn.heads`: :class:`ClassHead`, :class:`AVDHead`, :class:`BinnedHead`.
-- :mod:`emofuse.nn.fusion`: :class:`FusionModel` (none / early / late / score), :func:`tune_score_weights`.
+- :mod:`emofuse.nn.heads`: :class:`ClassHead`, :class:`AVDHead`.
+- :mod:`emofuse.nn.fusion`: :class:`FusionModel` (none / early / late / score).
 - :mod:`emofuse.nn.losses`: :func:`inverse_frequency_weights`, :class:`WeightedCrossEntropy`,
   :class:`CCCLoss`, :func:`ccc_torch`.
 - :mod:`emofuse.nn.init`: :func:`xavier_init`, :func:`freeze`, :func:`unfreeze`.
@@ -29,8 +29,8 @@ from emofuse.nn.branches import (
     PepinoTextBranch,
 )
 from emofuse.nn.crossrep import CrossRepresentationLoss, CrossRepresentationModel, segment_frames
-from emofuse.nn.fusion import FusionModel, tune_score_weights, unweighted_average_recall
-from emofuse.nn.heads import AVDHead, BinnedHead, ClassHead, quantile_bin_edges, values_to_bins
+from emofuse.nn.fusion import FusionModel
+from emofuse.nn.heads import AVDHead, ClassHead
 from emofuse.nn.init import freeze, unfreeze, xavier_init
 from emofuse.nn.layer_weighting import LayerWeighting
 from emofuse.nn.losses import CCCLoss, WeightedCrossEntropy, ccc_torch, inverse_frequency_weights
@@ -40,7 +40,6 @@ from emofuse.nn.pooling import AttentionPooling, Pooling
 __all__ = [
     "AVDHead",
     "AttentionPooling",
-    "BinnedHead",
     "CCCLoss",
     "CNNTextBranch",
     "ClassHead",
@@ -64,11 +63,7 @@ __all__ = [
     "inverse_frequency_weights",
     "masked_max",
     "masked_mean",
-    "quantile_bin_edges",
     "segment_frames",
-    "tune_score_weights",
     "unfreeze",
-    "unweighted_average_recall",
-    "values_to_bins",
     "xavier_init",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -13,7 +12,7 @@ from emofuse.nn.branches import Activation, branch_output_dims
 from emofuse.nn.heads import AVDHead, ClassHead
 from emofuse.nn.init import freeze, set_frozen_norms_eval, unfreeze
 
-__all__ = ["FusionKind", "FusionModel", "TaskKind", "tune_score_weights", "unweighted_average_recall"]
+__all__ = ["FusionKind", "FusionModel", "TaskKind"]
 
 FusionKind = Literal["none", "early", "late", "score"]
 TaskKind = Literal["classes", "avd"]
@@ -40,7 +39,7 @@ class FusionModel(nn.Module):
     - ``"late"`` (pepino2020 LF): each branch's head gives logits; they are concatenated (``[B, K*C]``) and a
       dense layer maps them to the classes. Logits.
     - ``"score"`` (makiuchi2021 Eq. 4): ``p = sum_k w_k softmax(logits_k)`` with fixed weights (a buffer,
-      normalised to sum to 1; see :meth:`set_score_weights` and :func:`tune_score_weights`). For classes
+      normalised to sum to 1; see :meth:`set_score_weights` and :func:`emofuse.train.outputs.tune_score_weights`). For classes
       ``"output"`` is ``log p`` (log-probabilities); since they are normalised, ``softmax(output) = p`` and
       cross-entropy on them is the NLL of the fused probabilities, so the same loss code works. For avd it is
       ``sum_k w_k pred_k``.
@@ -260,56 +259,3 @@ class FusionModel(nn.Module):
             if not sub:
                 raise KeyError(f"state dict has no keys under {head!r} (for branch {name!r})")
             target.load_state_dict(sub, strict=True)
-
-
-def unweighted_average_recall(y_true: Tensor, y_pred: Tensor, n_classes: int | None = None) -> float:
-    """Mean recall over the classes present in ``y_true`` (``[N]`` ints): ``uar``."""
-    y_true = torch.as_tensor(y_true).long().flatten()
-    y_pred = torch.as_tensor(y_pred).long().flatten()
-    classes = torch.unique(y_true) if n_classes is None else torch.arange(n_classes)
-    recalls = []
-    for c in classes.tolist():
-        sel = y_true == c
-        if bool(sel.any()):
-            recalls.append(float((y_pred[sel] == c).float().mean()))
-    return float(sum(recalls) / len(recalls)) if recalls else 0.0
-
-
-def tune_score_weights(
-    probs_by_branch: Mapping[str, Tensor | Sequence[Sequence[float]]],
-    y_dev: Tensor | Sequence[int],
-    grid: Sequence[float] | None = None,
-) -> dict[str, float]:
-    """Pick score-fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4 with tuned weights).
-
-    ``probs_by_branch[name]: [N, C]`` class probabilities of each branch on the dev set (numpy arrays are
-    fine), ``y_dev: [N]`` class indices. The weights lie on the simplex: every combination of ``grid``
-    values (default 0, 0.1, ..., 1) for the first K - 1 branches whose sum is at most 1, the last branch
-    getting the rest (two branches: ``w1`` in the grid, ``w2 = 1 - w1``). Ties go to the weights closest to
-    equal weighting. Returns ``{name: w}`` (sum 1), ready for :meth:`FusionModel.set_score_weights`.
-    """
-    names = list(probs_by_branch)
-    if not names:
-        raise ValueError("tune_score_weights needs the dev probabilities of at least one branch")
-    probs = torch.stack([torch.as_tensor(probs_by_branch[n], dtype=torch.float64) for n in names])  # [K,N,C]
-    y = torch.as_tensor(y_dev).long().flatten()
-    if probs.dim() != 3 or probs.shape[1] != y.numel():
-        raise ValueError(
-            f"each branch needs [N, C] probabilities for N = {y.numel()} dev labels; got {tuple(probs.shape[1:])}"
-        )
-    values = [float(v) for v in (grid if grid is not None else torch.linspace(0, 1, 11).tolist())]
-    uniform = torch.full((len(names),), 1.0 / len(names), dtype=torch.float64)
-    best: tuple[float, float, Tensor] | None = None  # (uar, -distance to uniform, weights)
-    for combo in itertools.product(values, repeat=len(names) - 1):
-        rest = 1.0 - sum(combo)
-        if rest < -1e-9 or any(v < 0 for v in combo):
-            continue
-        w = torch.tensor([*combo, max(rest, 0.0)], dtype=torch.float64)
-        fused = (w.view(-1, 1, 1) * probs).sum(dim=0)
-        score = unweighted_average_recall(y, fused.argmax(dim=1), probs.shape[2])
-        candidate = (score, -float(torch.linalg.vector_norm(w - uniform)), w)
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    if best is None:
-        raise ValueError(f"grid {values} has no non-negative, non-zero weights")
-    return {n: float(v) for n, v in zip(names, best[2].tolist(), strict=True)}

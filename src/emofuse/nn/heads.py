@@ -1,15 +1,16 @@
-"""Output heads: classes (logits), arousal/valence/dominance regression, classes over quantile bins."""
+"""Output heads: classes (logits) and arousal/valence/dominance regression.
+
+Classes over quantile bins of a dimension (perez2022) are a :class:`ClassHead` over bin targets; the binning
+rule lives in :mod:`emofuse.binning` (outside ``nn``, which imports nothing of emofuse).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
 from torch import Tensor, nn
 
 from emofuse.nn.branches import Activation, make_activation
 
-__all__ = ["AVDHead", "BinnedHead", "ClassHead", "quantile_bin_edges", "values_to_bins"]
+__all__ = ["AVDHead", "ClassHead"]
 
 
 class ClassHead(nn.Module):
@@ -87,56 +88,3 @@ class AVDHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_hidden(x)[0]
-
-
-def quantile_bin_edges(values: Tensor | Sequence[float], n_bins: int = 3) -> Tensor:
-    """Inner edges ``[n_bins - 1]`` that cut ``values`` (training part only) into equal-count bins.
-
-    perez2022 bins activation / valence into 3 quantile bins and reports UAR over them.
-    """
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
-    if v.numel() == 0:
-        raise ValueError("quantile_bin_edges needs at least one value")
-    if n_bins < 2:
-        raise ValueError(f"n_bins must be >= 2; got {n_bins}")
-    q = torch.arange(1, n_bins, dtype=torch.float64) / n_bins
-    return torch.quantile(v, q).to(torch.float32)
-
-
-def values_to_bins(values: Tensor | Sequence[float], edges: Tensor) -> Tensor:
-    """Bin index ``[N]`` long in ``0..len(edges)``: value v goes to the number of edges <= v."""
-    v = torch.as_tensor(values, dtype=torch.float32)
-    return torch.bucketize(v, edges.to(v.dtype), right=True)
-
-
-class BinnedHead(ClassHead):
-    """Classes over quantile bins of a continuous dimension (perez2022 binned activation / valence).
-
-    A :class:`ClassHead` with ``n_bins`` outputs plus the bin edges (a buffer, saved with the weights):
-    ``set_edges(quantile_bin_edges(train_values, n_bins))`` then ``to_bins(values) -> [N]`` labels.
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        n_bins: int = 3,
-        hidden: int | None = None,
-        dropout: float = 0.0,
-        activation: Activation = "relu",
-    ) -> None:
-        super().__init__(in_dim, n_bins, hidden=hidden, dropout=dropout, activation=activation)
-        self.n_bins = n_bins
-        self.register_buffer("edges", torch.full((n_bins - 1,), float("nan")))
-
-    def set_edges(self, edges: Tensor) -> None:
-        """Store inner edges ``[n_bins - 1]`` (increasing)."""
-        edges = torch.as_tensor(edges, dtype=torch.float32)
-        if edges.shape != (self.n_bins - 1,) or bool((edges[1:] < edges[:-1]).any()):
-            raise ValueError(f"edges must be {self.n_bins - 1} increasing values; got {edges.tolist()}")
-        self.edges.copy_(edges)
-
-    def to_bins(self, values: Tensor | Sequence[float]) -> Tensor:
-        """Labels ``[N]`` for continuous ``values`` with the stored edges."""
-        if bool(torch.isnan(self.edges).any()):
-            raise ValueError("BinnedHead has no edges yet: call set_edges(quantile_bin_edges(train_values))")
-        return values_to_bins(values, self.edges)

@@ -17,6 +17,7 @@ Layout of a recipe (see ``src/emofuse/recipes/pepino2020/`` for complete example
                 pretrain: {from_systems: {audio: audio, text: text_bert}}}
     protocol:  iemocap                  # a name from `protocols`, or a block
     protocols: {iemocap: {kind: speaker-script, k: 5}, msp_podcast: {kind: predefined}}
+    text_source: {backend: faster-whisper, beam_size: 5, silence: {threshold_s: 0.25}}   # ASR + [SIL] (optional)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from emofuse.train.model import ModelConfig
+from emofuse.recipes.model import ModelConfig
+from emofuse.transcribe.source import TextSource
 
 InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
@@ -231,27 +233,6 @@ class ProtocolConfig(_Strict):
     seed: int = 0
 
 
-class SilenceConfig(_Strict):
-    """How ``[SIL]`` tokens and silence ratios are made from word timings (emofuse.transcribe.silence)."""
-
-    threshold_s: float = Field(default=0.25, gt=0.0, le=10.0)
-    leading: bool = False
-    trailing: bool = False
-    vad: bool = False
-
-
-class TextSourceConfig(_Strict):
-    """Where a text branch's words come from at prediction time (``emofuse predict`` / ``serve``).
-
-    ``backend``: the ASR backend (``emofuse.transcribe.build_transcriber``); ``options``: its constructor options
-    (e.g. ``{"model": "/models/whisper-small", "beam_size": 5}``); ``silence``: the ``[SIL]`` settings.
-    """
-
-    backend: Literal["faster-whisper", "transformers", "align"] = "faster-whisper"
-    options: dict[str, Any] = Field(default_factory=dict)
-    silence: SilenceConfig = Field(default_factory=SilenceConfig)
-
-
 class Recipe(_Strict):
     """One system of one paper. ``name`` is the system's directory under the runner's output."""
 
@@ -265,7 +246,7 @@ class Recipe(_Strict):
     protocol: ProtocolConfig
     protocols: dict[str, ProtocolConfig] = Field(default_factory=dict)
     protocol_name: str | None = None
-    text_source: TextSourceConfig = Field(default_factory=TextSourceConfig)
+    text_source: TextSource = Field(default_factory=TextSource)
 
     @model_validator(mode="before")
     @classmethod

@@ -6,11 +6,12 @@ A package holds two files:
   (:class:`emofuse.train.model.ModelConfig` dump), the per-branch input dimensions, the task and its label set
   (class names in output order, or the A/V/D names), per branch the encoder spec and its ``encoder_id``, the
   branch input (``audio`` / ``transcript`` / ``asr`` / ``asr_sil``) and the normalisation statistics
-  (:class:`emofuse.encoders.Standardizer` state), the ASR options of the text source, the recipe, the emofuse
-  version, and the SHA-256 of the weights file;
+  (:class:`emofuse.encoders.Standardizer` state), the text source (:class:`emofuse.transcribe.source.TextSource`:
+  the ASR backend, decoding options and ``[SIL]`` settings the training transcripts were made with), the recipe,
+  the emofuse version, and the SHA-256 of the weights file;
 * ``model.safetensors``: the state dict (tensors only; safetensors cannot carry code).
 
-:func:`export_from_run` turns a run directory written by the training runner into a package;
+:func:`export_from_run` turns a run directory (read through :class:`emofuse.train.rundir.RunDir`) into a package;
 :func:`load_model` reads one back. Every way a directory can be wrong (missing file, bad JSON, unknown key,
 weights whose names or shapes do not match the configuration, a weights file changed after export, an
 encoder id that does not match its spec) is a :class:`~emofuse.errors.ModelLoadError` naming the file and
@@ -30,28 +31,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from emofuse.errors import EmofuseError, ModelLoadError
 from emofuse.hashing import file_sha256
 from emofuse.io import atomic_write_bytes, atomic_write_json
+from emofuse.train.rundir import BranchRecord, RunDir
+from emofuse.transcribe.source import TextSource
 
 if TYPE_CHECKING:
     import torch
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-RUN_CONFIG_FILE = "run_config.json"
 FORMAT_NAME = "emofuse.packaged-model"
-FORMAT_VERSION = 1
+#: 2: ``text_source`` is the typed :class:`TextSource` the training transcripts were made with (1 held an untyped
+#: copy of the recipe's block, which could differ from what the model was trained on)
+FORMAT_VERSION = 2
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
-BranchInput = Literal["audio", "transcript", "asr", "asr_sil"]
-
-
-class BranchPackage(BaseModel):
-    """One input branch of the packaged model: which encoder feeds it, from what, normalised how."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    encoder: str | dict[str, Any]
-    encoder_id: str = Field(min_length=1)
-    input: BranchInput
-    standardizer: dict[str, Any] | None = None
 
 
 class WeightsInfo(BaseModel):
@@ -77,8 +69,8 @@ class PackageConfig(BaseModel):
     n_outputs: int = Field(gt=0)
     model: dict[str, Any]
     input_dims: dict[str, int]
-    branches: dict[str, BranchPackage]
-    text_source: dict[str, Any] | None = None
+    branches: dict[str, BranchRecord]
+    text_source: TextSource
     recipe: Any = None
     source: dict[str, Any] | None = None
     weights: WeightsInfo
@@ -89,7 +81,7 @@ class PackageConfig(BaseModel):
         if value != FORMAT_VERSION:
             raise ValueError(
                 f"format_version {value} is not supported by this emofuse (it reads version {FORMAT_VERSION}); "
-                "re-export the model with this emofuse version"
+                "re-export the model from its run directory with this emofuse (`export_from_run`)"
             )
         return value
 
@@ -249,12 +241,8 @@ def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def _build_network(config: PackageConfig, where: Path) -> torch.nn.Module:
-    try:
-        from emofuse.train.model import ModelConfig, build_model
-    except ImportError as exc:  # pragma: no cover - train stage missing from the install
-        raise ModelLoadError(
-            f"cannot rebuild the model of {where}: emofuse.train.model is unavailable ({exc})"
-        ) from exc
+    from emofuse.train.model import ModelConfig, build_model
+
     try:
         model_config = ModelConfig.model_validate(config.model)
     except ValidationError as exc:
@@ -389,7 +377,7 @@ def save_package(
     n_outputs: int,
     labels: list[str] | None = None,
     avd_names: list[str] | None = None,
-    text_source: dict[str, Any] | None = None,
+    text_source: TextSource,
     recipe: Any = None,
     source: dict[str, Any] | None = None,
 ) -> Path:
@@ -417,7 +405,7 @@ def save_package(
         "model": model,
         "input_dims": input_dims,
         "branches": branches,
-        "text_source": text_source,
+        "text_source": text_source.model_dump(mode="json"),
         "recipe": recipe,
         "source": source,
         "weights": {"file": WEIGHTS_FILE, "sha256": file_sha256(out / WEIGHTS_FILE)},
@@ -442,49 +430,28 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     """
     from safetensors.torch import load_file
 
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise ModelLoadError(f"run directory not found: {run} (pass <out>/<system>/seed<k>/fold<f>/)")
-    run_config_path = run / RUN_CONFIG_FILE
-    raw = _read_json_file(run_config_path, "the run configuration the training runner writes")
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"{run_config_path}: expected a JSON object, got {type(raw).__name__}")
-    missing = [k for k in ("model", "input_dims", "task", "branches") if k not in raw]
-    if missing:
-        raise ModelLoadError(f"{run_config_path} lacks {missing}; is the run finished? (re-run the training)")
-    weights_path = run / WEIGHTS_FILE
-    _safetensors_shapes(weights_path)
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise ModelLoadError(f"run directory not found: {run.path} (pass <out>/<system>/seed<k>/fold<f>/)")
+    config = run.read_config()
+    _safetensors_shapes(run.weights_path)
     try:
-        state = load_file(str(weights_path))
+        state = load_file(str(run.weights_path))
     except Exception as exc:
-        raise ModelLoadError(f"{weights_path}: cannot read the weights: {exc}") from exc
-    task = raw["task"]
-    labels = raw.get("labels")
-    avd_names = raw.get("avd_names")
-    if task == "classes":
-        n_outputs = len(labels or [])
-    elif task == "avd":
-        n_outputs = len(avd_names or [])
-    else:
-        raise ModelLoadError(f"{run_config_path}: task is {task!r}, expected 'classes' or 'avd'")
-    branches = {}
-    for name, branch in (raw.get("branches") or {}).items():
-        if not isinstance(branch, dict):
-            raise ModelLoadError(f"{run_config_path}: branches.{name} must be an object")
-        branches[name] = {k: branch.get(k) for k in ("encoder", "encoder_id", "input", "standardizer")}
+        raise ModelLoadError(f"{run.weights_path}: cannot read the weights: {exc}") from exc
     out = save_package(
         out_dir,
         state_dict=state,
-        task=task,
-        model=raw["model"],
-        input_dims={k: int(v) for k, v in raw["input_dims"].items()},
-        branches=branches,
-        n_outputs=n_outputs,
-        labels=labels if task == "classes" else None,
-        avd_names=avd_names if task == "avd" else None,
-        text_source=raw.get("text_source"),
-        recipe=raw.get("recipe"),
-        source={k: raw[k] for k in ("system", "seed", "fold") if k in raw} or None,
+        task=config.task,
+        model=config.model.model_dump(mode="json"),
+        input_dims=dict(config.input_dims),
+        branches={name: b.model_dump(mode="json") for name, b in config.branches.items()},
+        n_outputs=len(config.output_names),
+        labels=config.labels if config.task == "classes" else None,
+        avd_names=config.avd_names if config.task == "avd" else None,
+        text_source=config.text_source,
+        recipe=config.recipe,
+        source={"system": config.system, "seed": config.seed, "fold": config.fold},
     )
     load_model(out, build_encoders=False)
     return out

@@ -7,7 +7,8 @@ arousal/valence/dominance), and the wall time of every stage.
 
 Stages, in order (names of :attr:`Prediction.timings_s`):
 
-* ``asr``: the packaged text source's ASR backend on the waveform; with a given transcript, forced alignment
+* ``asr``: the packaged text source's ASR backend on the waveform (:attr:`Predictor.text_source`, the typed
+  settings the training transcripts were made with; nothing else is read); with a given transcript, forced alignment
   of that text instead (word times are needed for ``[SIL]``); falls back to the plain given text when the
   alignment fails;
 * ``silence``: ``[SIL]`` insertion at long gaps between words (:func:`emofuse.transcribe.silence.annotate`);
@@ -30,20 +31,10 @@ import numpy as np
 
 from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError
 from emofuse.serve.package import PackagedModel, load_model
+from emofuse.transcribe.source import TextSource
 from emofuse.transcribe.types import Transcript
 
 SAMPLE_RATE_HZ = 16_000
-# text_source keys that are not options of the ASR backend itself
-_NOT_ASR_OPTIONS = {
-    "silence",
-    "backend",
-    "sil_threshold_s",
-    "threshold_s",
-    "leading",
-    "trailing",
-    "vad",
-    "transcripts",
-}
 
 
 @dataclass
@@ -86,7 +77,7 @@ def _batch_of_one(features: dict[str, np.ndarray]) -> tuple[dict[str, Any], dict
 
     ``[D]`` -> ``[1, 1, D]``; ``[T, D]`` -> ``[1, T, D]``; ``[L, T, D]`` -> ``[1, L, T, D]``; masks ``[1, T]``.
     """
-    from emofuse.train.data import collate
+    from emofuse.train.collate import collate
 
     batch = collate(
         [{"utterance_id": "request", "features": features, "target": np.zeros((), dtype=np.int64)}]
@@ -100,7 +91,8 @@ class Predictor:
     Args:
         packaged: a loaded package (:func:`emofuse.serve.package.load_model`).
         asr_backend: override the ASR backend the model was trained with (``"faster-whisper"``,
-            ``"transformers"``); None keeps the packaged text source.
+            ``"transformers"``); None keeps the packaged text source. The ``[SIL]`` settings always stay the
+            packaged ones.
         asr_model: the ASR model (a local directory or id) for that backend; None keeps the packaged one (or the
             backend's offline default).
         transcriber: an already-built transcriber (anything with ``transcribe(wave, sample_rate_hz)``) to use
@@ -117,11 +109,7 @@ class Predictor:
     ) -> None:
         self.packaged = packaged
         self.encoders = packaged.encoders()
-        text_source = dict(packaged.config.text_source or {})
-        self.silence_options = self._silence_options(text_source)
-        self.asr_backend, self.asr_options = self._asr_options(text_source, asr_backend)
-        if asr_model is not None:
-            self.asr_options["model"] = asr_model
+        self.text_source = self._text_source(packaged.config.text_source, asr_backend, asr_model)
         # tokenizers and some feature extractors are not safe to call from two threads at once
         self._encoder_locks = {name: threading.Lock() for name in self.encoders}
         self._transcriber = transcriber
@@ -148,47 +136,37 @@ class Predictor:
         return predictor
 
     @staticmethod
-    def _silence_options(text_source: dict[str, Any]) -> dict[str, Any]:
-        """``[SIL]`` options from the text source: a ``silence`` block or top-level keys (VAD off unless asked)."""
-        options: dict[str, Any] = {
-            k: text_source[k] for k in ("threshold_s", "leading", "trailing", "vad") if k in text_source
-        }
-        if "sil_threshold_s" in text_source:
-            options["threshold_s"] = text_source["sil_threshold_s"]
-        options.update(text_source.get("silence") or {})
-        options.setdefault("vad", False)
-        unknown = sorted(set(options) - {"threshold_s", "leading", "trailing", "vad"})
-        if unknown:
-            raise ModelLoadError(
-                f"text_source.silence has unknown key(s) {unknown}; it takes threshold_s, leading, trailing, vad"
-            )
-        return options
+    def _text_source(packaged: TextSource, backend: str | None, model: str | None) -> TextSource:
+        """The packaged text source, with the ASR backend / model replaced when the caller asks."""
+        if backend is None and model is None:
+            return packaged
+        update: dict[str, Any] = {}
+        if backend is not None and backend != packaged.backend:
+            update.update(backend=backend, model=None, options={})
+        if model is not None:
+            update["model"] = model
+        try:
+            return TextSource.model_validate({**packaged.model_dump(), **update})
+        except ValueError as exc:
+            raise ModelLoadError(f"cannot use ASR backend {backend!r} with model {model!r}: {exc}") from None
 
-    @staticmethod
-    def _asr_options(text_source: dict[str, Any], override: str | None) -> tuple[str, dict[str, Any]]:
-        backend = str(text_source.get("backend") or "faster-whisper")
-        options = dict(text_source.get("options") or {})
-        for key, value in text_source.items():
-            if key not in _NOT_ASR_OPTIONS and key != "options":
-                options.setdefault(key, value)
-        if override and override != backend:
-            return override, {}
-        return backend, options
+    @property
+    def asr_backend(self) -> str:
+        return self.text_source.backend
 
     def transcriber(self) -> Any:
         """The ASR backend (built once)."""
         if self._transcriber is None:
             with self._lock:
                 if self._transcriber is None:
-                    from emofuse.transcribe import build_transcriber
-
                     try:
-                        self._transcriber = build_transcriber(self.asr_backend, **self.asr_options)
+                        self._transcriber = self.text_source.build()
                     except EmofuseError:
                         raise
                     except Exception as exc:
                         raise ModelLoadError(
-                            f"cannot build the ASR backend {self.asr_backend!r} with options {self.asr_options}: {exc}"
+                            f"cannot build the ASR backend {self.asr_backend!r} "
+                            f"with options {self.text_source.transcriber_options()}: {exc}"
                         ) from exc
         return self._transcriber
 
@@ -326,7 +304,7 @@ class Predictor:
             return transcript
         from emofuse.transcribe.silence import annotate
 
-        return annotate(transcript, wave, SAMPLE_RATE_HZ, **self.silence_options)
+        return annotate(transcript, wave, SAMPLE_RATE_HZ, **self.text_source.silence.model_dump())
 
     def _run_network(self, inputs: dict[str, Any], masks: dict[str, Any]) -> np.ndarray:
         """Network outputs of a batch of one: logits ``[C]`` or A/V/D ``[3]``."""

@@ -55,8 +55,6 @@ def check_model_config(config: ModelConfig) -> None:
         _check_kwargs(cls.__init__, branch.params, f"model.branches.{name}.params", skip=("in_dim",))
     skip = ("branches", "fusion", "task", "n_outputs", "head_hidden", "head_dropout")
     _check_kwargs(FusionModel.__init__, config.fusion_params, "model.fusion_params", skip=skip)
-    if config.head.type == "binned":
-        raise ConfigError("model.head.type: 'binned' heads are not supported by the runner yet; use classes")
     unknown = sorted(set(config.head.params) - set(_HEAD_KEYS))
     if unknown:
         raise ConfigError(f"model.head.params: unknown key(s) {unknown}; allowed: {', '.join(_HEAD_KEYS)}")

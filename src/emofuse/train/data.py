@@ -6,7 +6,7 @@
 * :class:`FeatureCache`: reads each store entry once per process (many seeds, folds and systems share it).
 * :class:`EmotionDataset`: a torch Dataset over utterance ids; each item holds one array per branch
   (standardised with statistics of the fold's training ids only, see :func:`fit_standardizers`) and the target.
-* :func:`collate`: pads per-branch arrays into ``inputs[name]: [B, T, D]`` (``[B, L, T, D]`` for all-layer
+* :func:`emofuse.train.collate.collate` (re-exported here): pads per-branch arrays into ``inputs[name]: [B, T, D]`` (``[B, L, T, D]`` for all-layer
   ``[L, T, D]`` features; ``[D]`` pooled features become ``[B, 1, D]``) and ``masks[name]: [B, T]`` (True =
   real frame).
 """
@@ -20,12 +20,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from torch.utils.data import Dataset
 
 from emofuse.encoders.normalize import Standardizer
 from emofuse.errors import ConfigError, CorpusError, FeatureStoreError
 from emofuse.hashing import audio_key, text_key
+from emofuse.train.collate import collate
+
+__all__ = [
+    "BranchSource",
+    "EmotionDataset",
+    "FeatureCache",
+    "branch_keys",
+    "branch_texts",
+    "collate",
+    "encode_targets",
+    "fit_standardizers",
+]
 
 AVD_NAMES = ("arousal", "valence", "dominance")
 
@@ -227,47 +238,3 @@ class EmotionDataset(Dataset):
             raise ConfigError("cannot infer layer counts from an empty dataset")
         item = self[0]
         return {name: int(arr.shape[0]) for name, arr in item["features"].items() if arr.ndim == 3}
-
-
-def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Pad a list of dataset items into a batch.
-
-    Returns:
-        ``{"utterance_id": list[str], "inputs": {branch: [B, T, D] or [B, L, T, D] float32},
-        "masks": {branch: [B, T] bool}, "targets": [B] int64 or [B, K] float32}``. A ``[D]`` array becomes one
-        frame (``[1, D]``); an empty sequence (``T = 0``) becomes one zero frame marked real, so that pooling
-        stays defined.
-    """
-    if not items:
-        raise ValueError("collate got an empty batch")
-    names = list(items[0]["features"])
-    inputs: dict[str, torch.Tensor] = {}
-    masks: dict[str, torch.Tensor] = {}
-    for name in names:
-        arrays = [np.asarray(it["features"][name], dtype=np.float32) for it in items]
-        arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
-        ndim = arrays[0].ndim
-        if any(a.ndim != ndim for a in arrays):
-            raise FeatureStoreError(f"branch {name!r}: arrays of mixed rank {[a.ndim for a in arrays][:8]}")
-        time_axis = 0 if ndim == 2 else 1
-        lengths = [max(int(a.shape[time_axis]), 1) for a in arrays]
-        t_max = max(lengths)
-        shape = (len(arrays), *arrays[0].shape[:time_axis], t_max, arrays[0].shape[-1])
-        batch = np.zeros(shape, dtype=np.float32)
-        mask = np.zeros((len(arrays), t_max), dtype=bool)
-        for b, a in enumerate(arrays):
-            t = a.shape[time_axis]
-            if ndim == 2:
-                batch[b, :t] = a
-            else:
-                batch[b, :, :t] = a
-            mask[b, : max(t, 1)] = True
-        inputs[name] = torch.from_numpy(batch)
-        masks[name] = torch.from_numpy(mask)
-    targets = np.stack([np.asarray(it["target"]) for it in items])
-    return {
-        "utterance_id": [str(it["utterance_id"]) for it in items],
-        "inputs": inputs,
-        "masks": masks,
-        "targets": torch.from_numpy(targets),
-    }

@@ -22,7 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emofuse.recipes.schema import TrainingConfig
-from emofuse.train.data import EmotionDataset, collate
+from emofuse.train.collate import collate
+from emofuse.train.data import EmotionDataset
 from emofuse.train.module import EmotionLightningModule
 
 for _name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):

@@ -1,4 +1,4 @@
-"""The model part of a recipe (:class:`ModelConfig`) and :func:`build_model`, which turns it into a FusionModel.
+""":func:`build_model` turns the model part of a recipe (:class:`emofuse.recipes.model.ModelConfig`) into a FusionModel.
 
 A model is branches + fusion + head (see ``docs/contracts.md``). The config names each branch's ``type`` (a
 branch class of :mod:`emofuse.nn`, e.g. ``pepino_text``, ``pepino_audio``) and its keyword ``params``; the
@@ -8,67 +8,12 @@ inside :func:`build_model`, so reading a recipe stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from emofuse.recipes.model import BranchConfig, HeadConfig, ModelConfig, TaskKind
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
-
-FusionKind = Literal["none", "early", "late", "score"]
-TaskKind = Literal["classes", "avd"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BranchConfig(_Strict):
-    """One modality branch: ``type`` is a branch of :mod:`emofuse.nn`, ``params`` its keyword arguments."""
-
-    type: str = Field(min_length=1)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class HeadConfig(_Strict):
-    """The output head: ``classes`` (logits ``[B, C]``), ``avd`` (``[B, 3]``) or ``binned`` classes."""
-
-    type: Literal["classes", "avd", "binned"] = "classes"
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class ModelConfig(_Strict):
-    """Branches + fusion + head.
-
-    * ``fusion: none`` -- a single-modality model (exactly one branch).
-    * ``early`` -- concatenate the pooled branch embeddings, hidden dense layer(s), output (pepino2020 EF).
-    * ``late`` -- concatenate the branches' logits, one dense layer to the outputs (pepino2020 LF).
-    * ``score`` -- ``w1 * p_1 + w2 * p_2`` over branch probabilities (makiuchi2021).
-    ``fusion_params`` go to the fusion module (e.g. ``hidden: 128``).
-    """
-
-    branches: dict[str, BranchConfig]
-    fusion: FusionKind = "none"
-    fusion_params: dict[str, Any] = Field(default_factory=dict)
-    head: HeadConfig = Field(default_factory=HeadConfig)
-
-    @model_validator(mode="after")
-    def _check_branch_count(self) -> ModelConfig:
-        if not self.branches:
-            raise ValueError("model.branches is empty; give at least one branch")
-        if self.fusion == "none" and len(self.branches) != 1:
-            raise ValueError(
-                f"fusion 'none' takes exactly one branch, got {sorted(self.branches)}; choose early, late or score"
-            )
-        if self.fusion != "none" and len(self.branches) < 2:
-            raise ValueError(
-                f"fusion {self.fusion!r} needs at least two branches, got {sorted(self.branches)}"
-            )
-        return self
-
-    def single_branch(self, name: str) -> ModelConfig:
-        """The config of branch ``name`` trained alone with its own head (fusion ``none``)."""
-        return ModelConfig(branches={name: self.branches[name]}, fusion="none", head=self.head)
 
 
 def resolve_layer_counts(config: ModelConfig, input_layers: dict[str, int]) -> ModelConfig:
@@ -132,3 +77,6 @@ def build_model(
         for name, branch in config.branches.items()
     }
     return make_fusion_model(branches, config, task=task, n_outputs=n_outputs)
+
+
+__all__ = ["BranchConfig", "HeadConfig", "ModelConfig", "build_model", "resolve_layer_counts"]

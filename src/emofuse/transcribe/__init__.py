@@ -4,7 +4,9 @@
   ``"transformers"`` (Hugging Face Whisper ids or directories), ``"align"`` (pocketsphinx forced alignment of
   a given transcript).
 - :func:`emofuse.transcribe.silence.annotate` adds ``[SIL]`` tokens and silence ratios.
-- :func:`transcribe_table` / :func:`read_transcripts` do a whole corpus, cached and resumable.
+- :class:`TextSource` / :class:`SilenceConfig`: the backend, its decoding options and the ``[SIL]`` settings, typed.
+- :func:`transcribe_table` / :func:`read_transcripts` do a whole corpus, cached and resumable;
+  :func:`text_source_of` reads back the settings a transcripts table was made with.
 
 Heavy libraries (torch, transformers, faster-whisper, pocketsphinx) are imported only when a backend runs.
 """
@@ -17,7 +19,8 @@ from emofuse.errors import ConfigError
 from emofuse.transcribe.base import Transcriber
 from emofuse.transcribe.cache import TranscriptCache
 from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S, SIL_TOKEN, annotate
-from emofuse.transcribe.table import TRANSCRIPT_COLUMNS, read_transcripts, transcribe_table
+from emofuse.transcribe.source import SilenceConfig, TextSource
+from emofuse.transcribe.table import TRANSCRIPT_COLUMNS, read_transcripts, text_source_of, transcribe_table
 from emofuse.transcribe.types import Transcript, Word
 
 BACKENDS = ("faster-whisper", "transformers", "align")
@@ -60,6 +63,8 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_THRESHOLD_S",
     "SIL_TOKEN",
+    "SilenceConfig",
+    "TextSource",
     "TRANSCRIPT_COLUMNS",
     "Transcriber",
     "Transcript",
@@ -68,5 +73,6 @@ __all__ = [
     "annotate",
     "build_transcriber",
     "read_transcripts",
+    "text_source_of",
     "transcribe_table",
 ]

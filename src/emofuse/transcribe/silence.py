@@ -30,6 +30,9 @@ from emofuse.transcribe.types import Transcript, Word
 
 SIL_TOKEN = "[SIL]"
 DEFAULT_THRESHOLD_S = 0.25
+#: silero-vad's frame-based ``vad_silence_ratio`` costs a model pass per utterance and feeds no branch by itself:
+#: off unless asked (the one default of :class:`emofuse.transcribe.source.SilenceConfig`).
+DEFAULT_VAD = False
 
 
 def text_with_silence(
@@ -89,7 +92,7 @@ def annotate(
     threshold_s: float = DEFAULT_THRESHOLD_S,
     leading: bool = False,
     trailing: bool = False,
-    vad: bool = True,
+    vad: bool = DEFAULT_VAD,
 ) -> Transcript:
     """Return a copy of ``transcript`` with ``text_with_sil``, ``silence_ratio`` and (if ``vad``) ``vad_silence_ratio``.
 

@@ -1,13 +1,18 @@
 """Transcribing a whole utterance table, resumably, into the transcripts table.
 
-The transcripts table (``.jsonl``, or ``.csv`` with ``words`` as a JSON string) has the columns
+The transcripts table (``.jsonl``, or ``.csv`` with ``words`` and ``text_source`` as JSON strings) has the columns
 :data:`TRANSCRIPT_COLUMNS`, one row per utterance in the order of the utterance table.
 
 Resuming: finished rows are written in small batches as part files (each written atomically) in
 ``<out>.parts/``; when every row is done they are merged into ``<out>`` (atomically) and the part files removed.
 A killed run therefore leaves only whole files, and the next run skips every utterance already in ``<out>`` or
-a part file (with the same backend and silence settings). The content-keyed :class:`TranscriptCache` also
-makes re-runs cheap when the output file is gone.
+a part file (with the same backend id and text source).
+
+Every row carries ``backend`` (the transcriber's ``backend_id``) and ``text_source`` (the full
+:class:`emofuse.transcribe.source.TextSource` it was made with); :func:`text_source_of` reads that back, so the
+training runner knows the settings the transcripts were actually made with.
+
+The content-keyed :class:`TranscriptCache` also makes re-runs cheap when the output file is gone.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from typing import Any
 import pandas as pd
 
 from emofuse.errors import EmofuseError, TranscriptionError
-from emofuse.hashing import audio_key, config_hash
+from emofuse.hashing import audio_key
 from emofuse.io import atomic_open, atomic_write_text
 from emofuse.transcribe.base import MODEL_SAMPLE_RATE_HZ, Transcriber
 from emofuse.transcribe.cache import TranscriptCache, cache_key
-from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S, annotate
+from emofuse.transcribe.silence import annotate
+from emofuse.transcribe.source import SilenceConfig, TextSource
 from emofuse.transcribe.types import Transcript
 
 TRANSCRIPT_COLUMNS: tuple[str, ...] = (
@@ -38,11 +44,11 @@ TRANSCRIPT_COLUMNS: tuple[str, ...] = (
     "vad_silence_ratio",
     "backend",
     "duration_s",
-    "settings",
+    "text_source",
 )
 
 
-def _row(utterance_id: str, transcript: Transcript, settings: str) -> dict[str, Any]:
+def _row(utterance_id: str, transcript: Transcript, settings: dict[str, Any]) -> dict[str, Any]:
     return {
         "utterance_id": utterance_id,
         "text": transcript.text,
@@ -55,7 +61,7 @@ def _row(utterance_id: str, transcript: Transcript, settings: str) -> dict[str, 
         "vad_silence_ratio": transcript.vad_silence_ratio,
         "backend": transcript.backend,
         "duration_s": transcript.duration_s,
-        "settings": settings,
+        "text_source": settings,
     }
 
 
@@ -71,6 +77,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         rows = frame.to_dict(orient="records")
         for row in rows:
             row["words"] = json.loads(row["words"]) if row.get("words") else []
+            row["text_source"] = json.loads(row["text_source"]) if row.get("text_source") else None
         return rows
     rows = []
     with open(path, encoding="utf-8") as handle:
@@ -90,6 +97,7 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     if path.suffix == ".csv":
         frame = pd.DataFrame(rows, columns=list(TRANSCRIPT_COLUMNS))
         frame["words"] = frame["words"].map(json.dumps)
+        frame["text_source"] = frame["text_source"].map(json.dumps)
         with atomic_open(path, "w") as handle:
             frame.to_csv(handle, index=False)
         return
@@ -112,6 +120,40 @@ def read_transcripts(path: str | os.PathLike[str]) -> pd.DataFrame:
     return frame
 
 
+def text_source_of(transcripts: pd.DataFrame, where: str = "the transcripts table") -> TextSource:
+    """The :class:`TextSource` every row of a transcripts table was made with.
+
+    Raises:
+        TranscriptionError: rows without one (a table written before emofuse recorded it) or rows made with
+            different settings; the message says how to re-make the table.
+    """
+    if "text_source" not in transcripts.columns or len(transcripts) == 0:
+        raise TranscriptionError(
+            f"{where} is empty or records no text source; re-make it with `emofuse transcribe`"
+        )
+    seen: dict[str, Any] = {}
+    for uid, raw in zip(transcripts["utterance_id"], transcripts["text_source"], strict=True):
+        if not isinstance(raw, dict):
+            raise TranscriptionError(
+                f"{where}: utterance {uid} records no text source (a table from an older emofuse); re-make it with "
+                "`emofuse transcribe` (cached transcriptions make that quick)"
+            )
+        seen.setdefault(json.dumps(raw, sort_keys=True), uid)
+    if len(seen) > 1:
+        first, second = list(seen.values())[:2]
+        raise TranscriptionError(
+            f"{where} mixes text sources (utterances {first} and {second} differ); re-make it with one "
+            "`emofuse transcribe` call"
+        )
+    raw = json.loads(next(iter(seen)))
+    try:
+        return TextSource.model_validate(raw)
+    except ValueError as exc:
+        raise TranscriptionError(
+            f"{where}: the recorded text source is invalid ({exc}); re-make the table"
+        ) from exc
+
+
 def _span(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -122,10 +164,7 @@ def transcribe_table(
     out_path: str | os.PathLike[str],
     progress: bool = True,
     *,
-    threshold_s: float = DEFAULT_THRESHOLD_S,
-    leading: bool = False,
-    trailing: bool = False,
-    vad: bool = True,
+    text_source: TextSource,
     cache: TranscriptCache | bool | str | os.PathLike[str] = True,
     flush_every: int = 20,
     skip_errors: bool = False,
@@ -136,9 +175,11 @@ def transcribe_table(
     A forced-alignment transcriber (``needs_text``) aligns each row's ``transcript``.
 
     Args:
-        out_path: ``.jsonl`` (default) or ``.csv``; rows already there (same backend and settings) are kept.
+        transcriber: the backend, built from ``text_source`` (``text_source.build()``; passed in so that one loaded
+            model serves several calls).
+        out_path: ``.jsonl`` (default) or ``.csv``; rows already there (same backend id and text source) are kept.
         progress: show a rich progress bar.
-        threshold_s, leading, trailing, vad: silence options (:func:`emofuse.transcribe.silence.annotate`).
+        text_source: the settings written into every row; its ``silence`` block makes ``[SIL]`` and the ratios.
         cache: True = :func:`emofuse.paths.transcript_cache_dir`, a path = that directory, False = no cache.
         flush_every: finished rows per part file.
         skip_errors: leave out utterances whose audio is unreadable or whose transcription fails (listed in
@@ -161,7 +202,7 @@ def transcribe_table(
         if isinstance(cache, TranscriptCache)
         else TranscriptCache(None if cache is True else cache)
     )
-    settings = config_hash({"threshold_s": threshold_s, "leading": leading, "trailing": trailing, "vad": vad})
+    settings = text_source.model_dump(mode="json")
     ids = [str(u) for u in table["utterance_id"]]
     wanted = set(ids)
 
@@ -175,7 +216,7 @@ def transcribe_table(
             if (
                 uid in wanted
                 and row.get("backend") == transcriber.backend_id
-                and row.get("settings") == settings
+                and row.get("text_source") == settings
             ):
                 done[uid] = row
 
@@ -203,9 +244,7 @@ def transcribe_table(
             for row in todo:
                 uid = str(row.utterance_id)
                 try:
-                    result = _transcribe_row(
-                        row, transcriber, store, load_audio, threshold_s, leading, trailing, vad
-                    )
+                    result = _transcribe_row(row, transcriber, store, load_audio, text_source.silence)
                 except EmofuseError as exc:
                     if not skip_errors:
                         raise type(exc)(f"utterance {uid} ({row.audio_path}): {exc}") from exc
@@ -234,10 +273,7 @@ def _transcribe_row(
     transcriber: Transcriber,
     store: TranscriptCache | None,
     load_audio: Any,
-    threshold_s: float,
-    leading: bool,
-    trailing: bool,
-    vad: bool,
+    silence: SilenceConfig,
 ) -> Transcript:
     start_s, end_s = _span(row.start_s), _span(row.end_s)
     text = None
@@ -258,9 +294,7 @@ def _transcribe_row(
         raw = transcriber.transcribe(wave, MODEL_SAMPLE_RATE_HZ, text=text)
         if store is not None and key:
             store.put(key, raw)
-    return annotate(
-        raw, wave, MODEL_SAMPLE_RATE_HZ, threshold_s=threshold_s, leading=leading, trailing=trailing, vad=vad
-    )
+    return annotate(raw, wave, MODEL_SAMPLE_RATE_HZ, **silence.model_dump())
 
 
 def _progress(enabled: bool) -> Any:
