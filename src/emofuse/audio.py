@@ -14,7 +14,8 @@ import numpy as np
 
 from emofuse.errors import AudioError
 
-DEFAULT_SAMPLE_RATE_HZ = 16_000
+#: the one sample rate of emofuse: every model here (Whisper, silero-vad, SSL, openSMILE set-ups) runs at 16 kHz
+SAMPLE_RATE_HZ = 16_000
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
 def load_audio(
     path: str | os.PathLike[str],
     *,
-    sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
     start_s: float | None = None,
     end_s: float | None = None,
 ) -> np.ndarray:
@@ -123,7 +124,7 @@ def check_waveform(wave: np.ndarray, sample_rate_hz: int, source: str = "<array>
 
 
 def iter_blocks(
-    path: str | os.PathLike[str], block_s: float, *, sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ
+    path: str | os.PathLike[str], block_s: float, *, sample_rate_hz: int = SAMPLE_RATE_HZ
 ) -> Iterator[np.ndarray]:
     """Stream a long file in mono float32 blocks of about ``block_s`` seconds (bounded memory)."""
     import soundfile as sf

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.errors import EmofuseError
 
 
@@ -28,7 +29,7 @@ def speak(
     pitch: int = 50,
     amplitude: int = 100,
     ssml: bool = False,
-    sample_rate_hz: int | None = 16_000,
+    sample_rate_hz: int | None = SAMPLE_RATE_HZ,
 ) -> Path:
     """Synthesise ``text`` into the WAV file ``out_path`` (atomically: complete or absent).
 

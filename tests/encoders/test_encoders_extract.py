@@ -40,17 +40,18 @@ class _Counting:
     def __init__(self, inner, fail_at: int | None = None):
         self.inner, self.fail_at, self.calls = inner, fail_at, 0
         self.modality, self.output, self.encoder_id = inner.modality, inner.output, inner.encoder_id
+        self.sample_rate_hz = inner.sample_rate_hz
 
     def describe(self):
         return self.inner.describe()
 
-    def encode_batch(self, items):
+    def encode_batch(self, items, sample_rate_hz):
         out = []
         for item in items:
             self.calls += 1
             if self.fail_at is not None and self.calls == self.fail_at:
                 raise RuntimeError("boom")
-            out.append(self.inner.encode(item))
+            out.append(self.inner.encode(item, sample_rate_hz))
         return out
 
 

@@ -200,11 +200,11 @@ def tokens(
     """Integrated-gradients attributions of the prediction over the transcript's tokens (with [SIL])."""
     import numpy as np
 
-    from emofuse.audio import load_audio
+    from emofuse.audio import SAMPLE_RATE_HZ, load_audio
     from emofuse.errors import ConfigError
     from emofuse.explain.tokens import branch_attributions, frame_tokens, plot_token_attributions
     from emofuse.io import atomic_write_json
-    from emofuse.serve.predictor import SAMPLE_RATE_HZ, Predictor
+    from emofuse.serve.predictor import Predictor
     from emofuse.train.collate import collate
 
     console = _console()
@@ -235,7 +235,7 @@ def tokens(
             item = prediction.text_with_sil if b.input == "asr_sil" else prediction.text
             if name == branch:
                 branch_text = item
-        array = np.asarray(encoders[name].encode(item), dtype=np.float32)
+        array = np.asarray(encoders[name].encode(item, SAMPLE_RATE_HZ), dtype=np.float32)
         std = packaged.standardizers.get(name)
         features[name] = std.transform(array) if std is not None else array
     batch = collate(

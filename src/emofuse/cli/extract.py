@@ -14,24 +14,20 @@ TEXT_SOURCES = ("transcript", "asr", "asr_sil")
 
 def _expand_specs(specs: list[str]) -> list[tuple[str, Any, str | None]]:
     """(label, spec, text source or None) for each argument; a YAML path expands to its recipe's encoders."""
-    from emofuse.errors import ConfigError
 
     out: list[tuple[str, Any, str | None]] = []
     for raw in specs:
         is_json = raw.lstrip().startswith("{")
         # a recipe: a YAML path, or a packaged name such as pepino2020/ef_ws (spec strings never hold "/")
         if not is_json and (raw.endswith((".yaml", ".yml")) or "/" in raw or Path(raw).is_file()):
-            try:
-                from emofuse.recipes import load_recipe
-            except ImportError as exc:
-                raise ConfigError(
-                    f"{raw} looks like a recipe, but emofuse.recipes is not available: {exc}"
-                ) from exc
+            from emofuse.recipes import load_recipe
+
             recipe = load_recipe(raw)
-            for branch, spec in recipe.encoder_specs().items():
-                feature = recipe.features.get(branch) if hasattr(recipe, "features") else None
-                source = getattr(feature, "input", None)
-                out.append((f"{Path(raw).stem}:{branch}", spec, None if source == "audio" else source))
+            for branch, feature in recipe.features.items():
+                source = feature.input
+                out.append(
+                    (f"{Path(raw).stem}:{branch}", feature.encoder, None if source == "audio" else source)
+                )
         else:
             out.append((raw, json.loads(raw) if is_json else raw, None))
     return out

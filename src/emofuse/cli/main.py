@@ -46,21 +46,9 @@ _COMMANDS = [
 
 def _mount() -> None:
     for module_name, attr, name, help_text in _GROUPS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.add_typer(getattr(module, attr), name=name, help=help_text)
+        app.add_typer(getattr(importlib.import_module(module_name), attr), name=name, help=help_text)
     for module_name, name in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue
-            raise
-        app.command(name=name)(getattr(module, name))
+        app.command(name=name)(getattr(importlib.import_module(module_name), name))
 
 
 @app.callback()

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.corpus.table import make_table, read_table, write_table
 from emofuse.errors import CorpusError
 from emofuse.hashing import config_hash
@@ -240,7 +241,7 @@ def make_demo_corpus(
     utterances_per_speaker_per_class: int = 6,
     seed: int = 0,
     *,
-    sample_rate_hz: int = 16_000,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
 ) -> Path:
     """Build (or reuse) the demo corpus in ``out_dir`` and return the path of its utterance table (``demo.jsonl``).

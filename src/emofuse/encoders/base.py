@@ -9,8 +9,9 @@ Every encoder has
 * ``output``: the shape of what :meth:`encode` returns, one of
   ``"frames"`` (``[T, D]``), ``"layers"`` (``[L, T, D]``, all hidden states) or ``"pooled"`` (``[D]``).
 
-Audio encoders take a mono float32 waveform ``[N]`` at ``sample_rate_hz`` (16 kHz); text encoders take a
-string (which may hold ``[SIL]`` tokens).
+Audio encoders take a mono float32 waveform ``[N]`` and its rate: ``encode(wave, sample_rate_hz)`` resamples it
+to the rate the encoder declares (its class variable ``sample_rate_hz``, :data:`emofuse.audio.SAMPLE_RATE_HZ`
+unless it says otherwise); text encoders take a string (which may hold ``[SIL]`` tokens).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.hashing import config_hash
 
 Modality = Literal["audio", "text"]
@@ -41,31 +43,63 @@ class Encoder(ABC):
     modality: ClassVar[Modality]
     output: ClassVar[OutputKind]
     code_version: ClassVar[str] = "1"
-    sample_rate_hz: ClassVar[int] = 16_000
+    sample_rate_hz: ClassVar[int] = SAMPLE_RATE_HZ
 
     def __init__(self, config: EncoderConfig) -> None:
         self.config = config
 
+    @classmethod
+    def id_for(cls, config: EncoderConfig) -> str:
+        """The encoder id of ``config`` without building the encoder (no model is loaded).
+
+        ``"<kind>-<hash of config and code version>"``; encoders whose output also depends on files (a local
+        model directory, a vectors file) override this and add a fingerprint of them. It is the one definition:
+        :attr:`encoder_id` and :func:`emofuse.encoders.registry.encoder_id_of` both call it.
+        """
+        payload: dict[str, Any] = {"config": config.model_dump(mode="json"), "code_version": cls.code_version}
+        return f"{config.kind}-{config_hash(payload)}"
+
     @property
     def encoder_id(self) -> str:
-        payload: dict[str, Any] = {
-            "config": self.config.model_dump(mode="json"),
-            "code_version": self.code_version,
-        }
-        return f"{self.config.kind}-{config_hash(payload)}"
+        """This encoder's id (:meth:`id_for` of its config, computed once)."""
+        cached = self.__dict__.get("_encoder_id")
+        if cached is None:
+            cached = self.__dict__["_encoder_id"] = type(self).id_for(self.config)
+        return cached
 
     @property
     @abstractmethod
     def dim(self) -> int:
         """Feature dimension D of the output."""
 
-    @abstractmethod
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
-        """Encode one utterance: a waveform ``[N]`` (audio) or a string (text). Returns float32 of ``output`` shape."""
+    def encode(self, item: np.ndarray | str, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+        """Encode one utterance: a mono waveform ``[N]`` at ``sample_rate_hz`` (audio encoders; resampled to the
+        encoder's declared :attr:`sample_rate_hz` when they differ) or a string (text encoders). Returns float32 of
+        ``output`` shape."""
+        if self.modality == "audio":
+            item = self._at_own_rate(item, sample_rate_hz)
+        return self._encode(item)
 
-    def encode_batch(self, items: list[np.ndarray] | list[str]) -> list[np.ndarray]:
-        """Encode several utterances; subclasses with real batching override this."""
-        return [self.encode(item) for item in items]
+    def encode_batch(
+        self, items: list[np.ndarray] | list[str], sample_rate_hz: int = SAMPLE_RATE_HZ
+    ) -> list[np.ndarray]:
+        """Encode several utterances (waveforms at ``sample_rate_hz``); subclasses with real batching override this."""
+        return [self.encode(item, sample_rate_hz) for item in items]
+
+    def _at_own_rate(self, item: np.ndarray | str, sample_rate_hz: int) -> np.ndarray:
+        from emofuse.audio import resample
+        from emofuse.errors import AudioError
+
+        if isinstance(item, str):
+            raise AudioError(f"the {self.config.kind} encoder reads audio: give a waveform [N], not a string")
+        wave = np.asarray(item, dtype=np.float32)
+        if int(sample_rate_hz) != self.sample_rate_hz:
+            wave = resample(wave, int(sample_rate_hz), self.sample_rate_hz)
+        return wave
+
+    @abstractmethod
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
+        """One utterance: a waveform ``[N]`` already at :attr:`sample_rate_hz` (audio) or a string (text)."""
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -95,8 +95,12 @@ def extract_features(
         else:
             from emofuse.audio import load_audio
 
-            items = [load_audio(p, start_s=s, end_s=e) for p, s, e in (source[k] for k in batch)]
-        arrays = encoder.encode_batch(items)
+            rate = encoder.sample_rate_hz
+            items = [
+                load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e)
+                for p, s, e in (source[k] for k in batch)
+            ]
+        arrays = encoder.encode_batch(items, encoder.sample_rate_hz)
         for k, arr in zip(batch, arrays, strict=True):
             store.put(enc_id, k, np.asarray(arr))
         return len(batch)

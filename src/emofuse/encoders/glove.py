@@ -332,14 +332,17 @@ class GloveEncoder(Encoder):
         self._table: GloveTable | None = None
         self._lock = threading.Lock()
 
-    @property
-    def encoder_id(self) -> str:
-        options = self.config.model_dump(mode="json", exclude={"vectors_path", "dim"})
+    @classmethod
+    def id_for(cls, config: EncoderConfig) -> str:
+        """Options (not the file's path), the vectors' dimension and a fingerprint of the file (cheap: no vectors
+        are loaded), so the same vectors anywhere on disk share features."""
+        path = _check_path(config.vectors_path)  # type: ignore[attr-defined]
+        options = config.model_dump(mode="json", exclude={"vectors_path", "dim"})
         payload = {
             "config": options,
-            "dim": self._dim,
-            "vectors_fingerprint": self.fingerprint,
-            "code_version": self.code_version,
+            "dim": read_dim(path),
+            "vectors_fingerprint": file_fingerprint(path),
+            "code_version": cls.code_version,
         }
         return f"glove-{config_hash(payload)}"
 
@@ -371,7 +374,7 @@ class GloveEncoder(Encoder):
             raise ConfigError(f"the glove encoder takes strings, got {type(text).__name__}")
         return text
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """A string -> ``[T, D]`` float32: one frame per token (``T >= 1``)."""
         table = self.table
         frames = self.tokens(item)  # type: ignore[arg-type]

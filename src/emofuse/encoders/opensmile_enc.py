@@ -129,10 +129,8 @@ class OpenSmileEncoder(Encoder):
             return list(PEPINO_LLD_COLUMNS)
         return list(self._smiles[0].feature_names)
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]`` or ``[D]`` float32."""
-        if isinstance(item, str):
-            raise ConfigError("openSMILE encoders take audio, not text")
         wave = np.asarray(item, dtype=np.float32)
         if self.config.feature_set == "pepino_lld":
             smiles = self._smiles

@@ -20,8 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from emofuse.encoders.base import Encoder, EncoderConfig
-from emofuse.errors import ConfigError
-from emofuse.hashing import config_hash
+from emofuse.errors import ConfigError, short_repr
 
 #: encoder kind -> (module, config class, encoder class); imported only when that kind is used.
 _IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
@@ -50,9 +49,9 @@ SPEC_STRINGS = (
 )
 
 
-def _classes(kind: str) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
-    if kind not in _IMPLEMENTATIONS:
-        raise ConfigError(f"unknown encoder kind {kind!r}; expected one of {list(KINDS)}")
+def _classes(kind: object) -> tuple[type[EncoderConfig], Callable[[Any], Encoder]]:
+    if not isinstance(kind, str) or kind not in _IMPLEMENTATIONS:
+        raise ConfigError(f"unknown encoder kind {short_repr(kind)}; expected one of {list(KINDS)}")
     module_name, config_name, encoder_name = _IMPLEMENTATIONS[kind]
     module = importlib.import_module(module_name)
     return getattr(module, config_name), getattr(module, encoder_name)
@@ -68,14 +67,14 @@ def spec_to_dict(spec: str | Mapping[str, Any]) -> dict[str, Any]:
             try:
                 out = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"encoder spec {spec!r} is not valid JSON: {exc}") from exc
+                raise ConfigError(f"encoder spec {short_repr(spec)} is not valid JSON: {exc}") from exc
             if not isinstance(out, dict):
-                raise ConfigError(f"encoder spec {spec!r}: a JSON spec must be an object")
+                raise ConfigError(f"encoder spec {short_repr(spec)}: a JSON spec must be an object")
         else:
             kind, _, variant = text.partition(".")
             if kind not in KINDS or (text not in SPEC_STRINGS and not (kind == "ssl" and not variant)):
                 raise ConfigError(
-                    f"unknown encoder spec {spec!r}; use one of {list(SPEC_STRINGS)}, a JSON dict such as "
+                    f"unknown encoder spec {short_repr(spec)}; use one of {list(SPEC_STRINGS)}, a JSON dict such as "
                     '\'{"kind": "ssl", "model": "facebook/wav2vec2-base"}\', or a recipe YAML path'
                 )
             out = {"kind": kind}
@@ -86,13 +85,15 @@ def spec_to_dict(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     else:
         raise ConfigError(f"encoder spec must be a string or a dict, got {type(spec).__name__}")
     if "kind" not in out:
-        raise ConfigError(f"encoder spec {out} lacks 'kind' (one of {list(KINDS)})")
+        raise ConfigError(f"encoder spec {short_repr(out)} lacks 'kind' (one of {list(KINDS)})")
     if out["kind"] == "spectral" and "preset" in out:
         from emofuse.encoders.spectral import PRESETS
 
         preset = out.pop("preset")
         if preset not in PRESETS:
-            raise ConfigError(f"unknown spectral preset {preset!r}; expected one of {list(PRESETS)}")
+            raise ConfigError(
+                f"unknown spectral preset {short_repr(preset)}; expected one of {list(PRESETS)}"
+            )
         out = {**PRESETS[preset], **out}
     return out
 
@@ -107,7 +108,9 @@ def make_config(spec: str | Mapping[str, Any]) -> EncoderConfig:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<spec>'}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"bad {data['kind']} encoder spec {data}: {problems}") from None
+        raise ConfigError(
+            f"bad {short_repr(data['kind'], 40)} encoder spec {short_repr(data)}: {problems}"
+        ) from None
 
 
 def build_encoder(spec: str | Mapping[str, Any]) -> Encoder:
@@ -117,24 +120,22 @@ def build_encoder(spec: str | Mapping[str, Any]) -> Encoder:
     return encoder_cls(config)
 
 
+def encoder_class(kind: str) -> type[Encoder]:
+    """The encoder class registered for ``kind`` (its module is imported; no model is loaded)."""
+    return _classes(kind)[1]  # type: ignore[return-value]
+
+
+def modality_of(spec: str | Mapping[str, Any]) -> str:
+    """``"audio"`` or ``"text"``: what the spec's encoder class reads (its ``modality``)."""
+    return encoder_class(str(spec_to_dict(spec)["kind"])).modality
+
+
 def encoder_id_of(spec: str | Mapping[str, Any]) -> tuple[str, str]:
     """``(encoder_id, modality)`` of a spec without loading any model (for cheap "is it all cached?" checks).
 
-    Equals ``build_encoder(spec).encoder_id``.
+    Both come from the encoder class (:meth:`Encoder.id_for`, :attr:`Encoder.modality`), so this always equals
+    ``build_encoder(spec).encoder_id``.
     """
-    from emofuse.encoders.hf import fingerprinted_id
-
     config = make_config(spec)
-    _, encoder_cls = _classes(config.kind)
-    code_version = encoder_cls.code_version  # type: ignore[attr-defined]
-    modality = encoder_cls.modality  # type: ignore[attr-defined]
-    if config.kind == "text":
-        from emofuse.encoders.hf import resolve_model
-
-        return fingerprinted_id(config, code_version, resolve_model(config.model)), modality  # type: ignore[attr-defined]
-    if config.kind == "glove":  # cheap: reads the file's first line and fingerprints it, loads no vectors
-        return encoder_cls(config).encoder_id, modality
-    if config.kind == "ssl":
-        return fingerprinted_id(config, code_version, config.model), modality  # type: ignore[attr-defined]
-    payload = {"config": config.model_dump(mode="json"), "code_version": code_version}
-    return f"{config.kind}-{config_hash(payload)}", modality
+    cls = encoder_class(config.kind)
+    return cls.id_for(config), cls.modality

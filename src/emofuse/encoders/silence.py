@@ -106,10 +106,8 @@ class SilenceRatioEncoder(Encoder):
     def dim(self) -> int:
         return len(self.feature_names)
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """Silence ratio(s) of one waveform ``[N]`` at 16 kHz: float32 ``[D]`` in ``[0, 1]``."""
-        if isinstance(item, str):
-            raise AudioError("the silence_ratio encoder reads audio: give a waveform [N], not a string")
         wave = np.asarray(item, dtype=np.float32)
         if wave.ndim != 1:
             raise AudioError(f"the silence_ratio encoder needs a mono waveform [N]; got shape {wave.shape}")

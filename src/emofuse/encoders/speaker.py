@@ -54,9 +54,7 @@ class SpeakerEncoder(Encoder):
     def dim(self) -> int:
         return DIM
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
-        if isinstance(item, str):
-            raise ConfigError("the speaker encoder takes audio, not text")
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         wave = np.asarray(item, dtype=np.float32)
         if self.config.trim_silence:
             trimmed = self._rz.preprocess_wav(wave, source_sr=self.sample_rate_hz)

@@ -90,12 +90,10 @@ class SpectralEncoder(Encoder):
     def dim(self) -> int:
         return self.config.n_bins
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """Waveform ``[N]`` -> ``[T, n_bins]`` with ``T = 1 + N // hop_length``."""
         import librosa
 
-        if isinstance(item, str):
-            raise ConfigError("spectral encoders take audio, not text")
         c = self.config
         y = np.asarray(item, dtype=np.float32)
         sr = self.sample_rate_hz

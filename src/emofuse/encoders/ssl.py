@@ -24,7 +24,7 @@ from pydantic import field_validator
 
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.encoders.hf import fingerprinted_id, load_pretrained
-from emofuse.errors import ConfigError, ModelLoadError
+from emofuse.errors import ConfigError
 
 SAMPLES_PER_FRAME = 320
 
@@ -76,9 +76,10 @@ class SSLEncoder(Encoder):
         else:
             self._normalize = config.normalize_waveform
 
-    @property
-    def encoder_id(self) -> str:
-        return fingerprinted_id(self.config, self.code_version, self.config.model)
+    @classmethod
+    def id_for(cls, config: EncoderConfig) -> str:
+        """Config, code version and a fingerprint of the local model directory (no model is loaded)."""
+        return fingerprinted_id(config, cls.code_version, config.model)  # type: ignore[attr-defined]
 
     @property
     def layer_indices(self) -> list[int]:
@@ -108,10 +109,8 @@ class SSLEncoder(Encoder):
         states = out.hidden_states
         return np.stack([states[i][0].float().numpy() for i in self.layer_indices])  # [L', T, D]
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """Waveform ``[N]`` at 16 kHz -> ``[L', T, D]`` / ``[L', 1, D]`` / ``[T, D]`` / ``[D]``, ``T ~ N / 320``."""
-        if isinstance(item, str):
-            raise ConfigError("ssl encoders take audio, not text")
         wave = np.asarray(item, dtype=np.float32)
         chunk = int(self.config.chunk_s * self.sample_rate_hz) if self.config.chunk_s else 0
         if chunk and wave.shape[0] > chunk:
@@ -136,12 +135,3 @@ class SSLEncoder(Encoder):
             if self.config.pooling == "mean":
                 hidden = hidden[0]
         return np.ascontiguousarray(hidden, dtype=np.float32)
-
-
-def check_model_dir(model: str) -> None:
-    """Raise a clear error early when a local path was meant but does not exist."""
-    if model.startswith((".", "/", "~")):
-        import os
-
-        if not os.path.isdir(os.path.expanduser(model)):
-            raise ModelLoadError(f"model directory {model} does not exist")

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import field_validator
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.encoders.hf import fingerprinted_id, load_pretrained, resolve_model
 from emofuse.errors import ConfigError
@@ -125,9 +126,10 @@ class TextEncoder(Encoder):
         # fast (Rust) tokenizers raise "Already borrowed" when two threads change padding/truncation at once
         self._tokenizer_lock = threading.Lock()
 
-    @property
-    def encoder_id(self) -> str:
-        return fingerprinted_id(self.config, self.code_version, self.model_path)
+    @classmethod
+    def id_for(cls, config: EncoderConfig) -> str:
+        """Config, code version and a fingerprint of the local model directory (no model is loaded)."""
+        return fingerprinted_id(config, cls.code_version, resolve_model(config.model))  # type: ignore[attr-defined]
 
     @property
     def output(self) -> str:  # type: ignore[override]
@@ -151,12 +153,14 @@ class TextEncoder(Encoder):
             raise ConfigError(f"text encoders take strings, got {type(text).__name__}")
         return _SIL_RE.sub(SIL_TOKEN, text) if self.sil_id is not None else text
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """A string -> ``[L, T, D]`` / ``[L, 1, D]`` / ``[T, D]`` / ``[D]`` float32 (see module doc)."""
         return self.encode_batch([item])[0]  # type: ignore[list-item]
 
-    def encode_batch(self, items: list[np.ndarray] | list[str]) -> list[np.ndarray]:
-        """Encode several texts in padded batches of ``batch_size``."""
+    def encode_batch(
+        self, items: list[np.ndarray] | list[str], sample_rate_hz: int = SAMPLE_RATE_HZ
+    ) -> list[np.ndarray]:
+        """Encode several texts in padded batches of ``batch_size`` (``sample_rate_hz`` is for audio only)."""
         out: list[np.ndarray] = []
         bs = self.config.batch_size
         for i in range(0, len(items), bs):

@@ -94,10 +94,8 @@ class WhisperEncoder(Encoder):
         n_real = max(1, math.ceil(wave.shape[0] / SAMPLES_PER_FRAME))
         return out[:n_real].astype(np.float32)
 
-    def encode(self, item: np.ndarray | str) -> np.ndarray:
+    def _encode(self, item: np.ndarray | str) -> np.ndarray:
         """Waveform ``[N]`` at 16 kHz -> ``[ceil(N / 320), D]``."""
-        if isinstance(item, str):
-            raise ConfigError("the whisper encoder takes audio, not text")
         wave = np.asarray(item, dtype=np.float32)
         step = int(self.config.window_s * self.sample_rate_hz)
         step -= step % SAMPLES_PER_FRAME

@@ -25,12 +25,12 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.errors import AudioError, EmofuseError
 from emofuse.serve.upload import Upload, UploadError, decode_audio, read_upload
 from emofuse.serve.workqueue import QueueFull, WorkQueue
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE_HZ = 16_000
 _STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 

@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError
 from emofuse.serve.package import PackagedModel, load_model
 from emofuse.transcribe.source import TextSource
 from emofuse.transcribe.types import Transcript
-
-SAMPLE_RATE_HZ = 16_000
 
 
 @dataclass
@@ -248,7 +247,7 @@ class Predictor:
             else:
                 item = text_result.text
             with self._encoder_locks[name]:
-                array = np.asarray(self.encoders[name].encode(item), dtype=np.float32)
+                array = np.asarray(self.encoders[name].encode(item, SAMPLE_RATE_HZ), dtype=np.float32)
             standardizer = self.packaged.standardizers.get(name)
             features[name] = standardizer.transform(array) if standardizer is not None else array
             timings[f"encoder:{name}"] = time.perf_counter() - t0

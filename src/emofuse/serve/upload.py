@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from emofuse.audio import SAMPLE_RATE_HZ
+
 AUDIO_FIELDS = ("audio", "file")
 TRANSCRIPT_FIELD = "transcript"
 MAX_TRANSCRIPT_BYTES = 16 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-TARGET_SAMPLE_RATE_HZ = 16_000
 _FFMPEG_FORMATS = "matroska,webm,ogg,mov,mp4,m4a,3gp,aac,mp3,wav,flac"
 
 
@@ -215,7 +216,7 @@ def decode_audio(data: bytes, *, max_duration_s: float, allow_ffmpeg: bool = Tru
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     if not np.all(np.isfinite(wave)):
         raise UploadError(422, "the uploaded audio holds NaN or infinite samples")
-    return resample(wave, int(rate), TARGET_SAMPLE_RATE_HZ)
+    return resample(wave, int(rate), SAMPLE_RATE_HZ)
 
 
 def _check_duration(duration_s: float, max_duration_s: float) -> None:
@@ -234,7 +235,7 @@ def _decode_with_ffmpeg(data: bytes, max_duration_s: float) -> tuple[np.ndarray 
         ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
         "-protocol_whitelist", "pipe", "-format_whitelist", _FFMPEG_FORMATS,
         "-i", "pipe:0", "-vn", "-t", f"{max_duration_s + 1:.0f}",
-        "-ac", "1", "-ar", str(TARGET_SAMPLE_RATE_HZ), "-f", "f32le", "pipe:1",
+        "-ac", "1", "-ar", str(SAMPLE_RATE_HZ), "-f", "f32le", "pipe:1",
     ]  # fmt: skip
     try:
         proc = subprocess.run(cmd, input=data, capture_output=True, timeout=60, check=False)
@@ -243,4 +244,4 @@ def _decode_with_ffmpeg(data: bytes, max_duration_s: float) -> tuple[np.ndarray 
     if proc.returncode != 0 or len(proc.stdout) < 4:
         return None, 0
     wave = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4").astype(np.float32)
-    return wave[:, None], TARGET_SAMPLE_RATE_HZ
+    return wave[:, None], SAMPLE_RATE_HZ

@@ -13,10 +13,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from emofuse.audio import SAMPLE_RATE_HZ as MODEL_SAMPLE_RATE_HZ
 from emofuse.audio import check_waveform, resample
 from emofuse.transcribe.types import Transcript, Word
 
-MODEL_SAMPLE_RATE_HZ = 16_000
 _HAS_ALNUM = re.compile(r"\w", re.UNICODE)
 
 
