@@ -63,7 +63,7 @@ def test_none_fusion_is_branch_plus_its_head(nnh) -> None:
 
 def test_early_fusion_follows_pepino_head() -> None:
     model = FusionModel(_branches(), fusion="early", n_outputs=4, hidden=128)
-    head = model.fusion_head
+    head = model.fuse.head
     assert isinstance(head, ClassHead)
     linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(22, 128), (128, 4)]
@@ -76,8 +76,8 @@ def test_late_fusion_is_a_dense_layer_over_concatenated_logits(nnh) -> None:
     inputs, masks = _batch(nnh)
     out = model(inputs, masks)
     logits = torch.cat([out["branch_outputs"]["audio"], out["branch_outputs"]["text"]], -1)
-    assert model.combiner.in_features == 8  # pepino2020: "an 8-dimensional vector"
-    torch.testing.assert_close(out["output"], model.combiner(logits))
+    assert model.fuse.combiner.in_features == 8  # pepino2020: "an 8-dimensional vector"
+    torch.testing.assert_close(out["output"], model.fuse.combiner(logits))
 
 
 def test_score_fusion_outputs_log_of_weighted_probabilities(nnh) -> None:
@@ -152,7 +152,7 @@ def test_pre_trained_strategy_keeps_branches_frozen(nnh) -> None:
     _one_step(model, nnh)
     changed = _changed(before, model)
     assert changed, "the fusion layers should train"
-    assert all(k.startswith("fusion_head.") for k in changed), sorted(changed)
+    assert all(k.startswith("fuse.head.") for k in changed), sorted(changed)
     # batch-norm running statistics of frozen layers stay too
     assert not any(".running_" in k for k in changed)
 
@@ -178,10 +178,10 @@ def test_warm_start_trains_only_the_layers_before_pooling(nnh) -> None:
 def test_late_fusion_pre_trained_freezes_branch_heads_and_unfreeze_all_restores(nnh) -> None:
     model = FusionModel(_branches(), fusion="late", n_outputs=4)
     model.freeze_branches("all")
-    assert model.trainable_parameter_names() == ["combiner.weight", "combiner.bias"]
+    assert model.trainable_parameter_names() == ["fuse.combiner.weight", "fuse.combiner.bias"]
     before = _snapshot(model)
     _one_step(model, nnh)
-    assert {k.split(".")[0] for k in _changed(before, model)} == {"combiner"}
+    assert {".".join(k.split(".")[:2]) for k in _changed(before, model)} == {"fuse.combiner"}
     model.unfreeze_all()
     assert all(p.requires_grad for p in model.parameters())
     model.train()
@@ -218,7 +218,7 @@ def test_avd_head_is_ffn_with_tanh() -> None:
     assert [type(m) for m in head.hidden] == [nn.Linear, nn.Tanh, nn.Dropout]
     assert head(torch.randn(5, 10)).shape == (5, 3)
     model = FusionModel(_branches(), fusion="early", task="avd")
-    assert model.n_outputs == 3 and isinstance(model.fusion_head, AVDHead)
+    assert model.n_outputs == 3 and isinstance(model.fuse.head, AVDHead)
     assert model.output_kind == "values"
 
 
@@ -228,7 +228,7 @@ def test_xavier_init_matches_glorot_uniform_bounds() -> None:
         for p in model.parameters():
             p.fill_(7.0)
     xavier_init(model)
-    lin = model.fusion_head.out
+    lin = model.fuse.head.out
     bound = math.sqrt(6 / (lin.in_features + lin.out_features))
     assert (
         float(lin.weight.detach().abs().max()) <= bound
@@ -293,8 +293,8 @@ def test_paper_compositions_build_and_run() -> None:
         fusion_norm=True,
         hidden_activation="relu",
     )
-    assert perez.fusion_norm is not None and perez.fusion_head.hidden[0].out_features == 32 + 1 + 88
-    assert isinstance(perez.fusion_head.hidden[1], nn.ReLU)
+    assert perez.fuse.norm is not None and perez.fuse.head.hidden[0].out_features == 32 + 1 + 88
+    assert isinstance(perez.fuse.head.hidden[1], nn.ReLU)
     out = perez(
         {"cls": torch.randn(2, 1, 32), "silence": torch.rand(2, 1, 1), "egemaps": torch.randn(2, 1, 88)},
         {"cls": ones(2, 1), "silence": ones(2, 1), "egemaps": ones(2, 1)},
@@ -353,3 +353,20 @@ def test_fusion_learns_what_no_single_modality_can() -> None:
     audio_only = FusionModel({"audio": branches()["audio"]}, fusion="none", n_outputs=4)
     acc = _test_accuracy(audio_only, ["audio"])
     assert 0.3 <= acc <= 0.65, acc  # one bit of two: half the classes at best
+
+
+def test_fusions_are_one_table_that_the_recipe_schema_names() -> None:
+    from typing import get_args
+
+    from emofuse.nn.fusion import FUSIONS, Fusion
+    from emofuse.recipes.model import FusionKind
+
+    assert set(FUSIONS) == set(get_args(FusionKind))  # a fusion added to one and not the other fails here
+    assert all(issubclass(cls, Fusion) for cls in FUSIONS.values())
+    for name in FUSIONS:
+        n_branches = 1 if name == "none" else 2
+        branches = dict(list(_branches().items())[:n_branches])
+        model = FusionModel(branches, fusion=name, n_outputs=4).eval()
+        dims = {"audio": 36, "text": 24}
+        inputs = {n: torch.randn(3, 12, dims[n]) for n in branches}
+        assert model(inputs)["output"].shape == (3, 4), name

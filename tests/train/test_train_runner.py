@@ -142,7 +142,7 @@ def test_changed_recipe_reruns_and_inline_pretraining(tiny_corpus: Any, tmp_path
     assert (
         info["pretrain"]["audio"]["trained_in_run"] is True
     )  # no audio system in the set: trained alone first
-    assert all(".convs.1." in n or n.startswith("fusion_head") for n in info["trainable_parameters"])
+    assert all(".convs.1." in n or n.startswith("fuse.head") for n in info["trainable_parameters"])
     again = run_experiment(
         [ws], tiny_corpus.table, tiny_corpus.folds[:1], tiny_corpus.store, out, seeds=[0], **common
     )

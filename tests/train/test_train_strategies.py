@@ -69,7 +69,7 @@ def test_strategy_trains_exactly_the_layers_it_should(tiny_corpus: Any, tmp_path
     before = _snapshot(model)
     fit_model(model, train, dev, tr, "classes", LABELS, 0, tmp_path, max_epochs=2, progress=False)
 
-    fusion_prefix = "fusion_head." if recipe.model.fusion == "early" else "combiner."
+    fusion_prefix = "fuse.head." if recipe.model.fusion == "early" else "fuse.combiner."
     assert all(_changed(before, model, fusion_prefix).values()), "the layers after merging must train"
     audio = _changed(before, model, "branches.audio.")
     text = _changed(before, model, "branches.text.")

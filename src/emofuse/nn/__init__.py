@@ -18,6 +18,7 @@ output. Parts:
 from __future__ import annotations
 
 from emofuse.nn.branches import (
+    BRANCHES,
     CNNTextBranch,
     Conv1dBranch,
     ConvBlock,
@@ -29,7 +30,7 @@ from emofuse.nn.branches import (
     PepinoTextBranch,
 )
 from emofuse.nn.crossrep import CrossRepresentationLoss, CrossRepresentationModel, segment_frames
-from emofuse.nn.fusion import FusionModel
+from emofuse.nn.fusion import FUSIONS, Fusion, FusionModel
 from emofuse.nn.heads import AVDHead, ClassHead
 from emofuse.nn.init import freeze, unfreeze, xavier_init
 from emofuse.nn.layer_weighting import LayerWeighting
@@ -38,6 +39,9 @@ from emofuse.nn.masking import MaskedBatchNorm1d, masked_max, masked_mean
 from emofuse.nn.pooling import AttentionPooling, Pooling
 
 __all__ = [
+    "BRANCHES",
+    "FUSIONS",
+    "Fusion",
     "AVDHead",
     "AttentionPooling",
     "CCCLoss",

@@ -28,6 +28,7 @@ from emofuse.nn.masking import (
 from emofuse.nn.pooling import Pooling, PoolingKind
 
 __all__ = [
+    "BRANCHES",
     "Activation",
     "BranchOutput",
     "CNNTextBranch",
@@ -426,6 +427,18 @@ class MeanMaxBranch(nn.Module):
         if self.proj is not None:
             h = self.proj(h, mask)
         return {"embedding": self.dropout(self.pool(h, mask)), "frames": h, "mask": mask}
+
+
+#: branch ``type`` (a recipe's ``model.branches.<name>.type``) -> class: the one table of branches
+BRANCHES: dict[str, type[nn.Module]] = {
+    "pepino_text": PepinoTextBranch,  # pepino2020 Sec. 2.1
+    "pepino_audio": PepinoAudioBranch,  # pepino2020 Sec. 2.2
+    "conv1d": Conv1dBranch,
+    "cnn_text": CNNTextBranch,  # makiuchi2021 text model
+    "gru_attention": GRUAttentionBranch,  # kumar2021 speech branches
+    "dense": DenseBranch,  # pooled vectors (BERT CLS, eGeMAPS, silence ratio)
+    "mean_max": MeanMaxBranch,  # deoliveira2023 SSL branch with layer weighting
+}
 
 
 def branch_output_dims(branches: dict[str, nn.Module]) -> dict[str, int]:

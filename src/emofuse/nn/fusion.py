@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -12,10 +12,118 @@ from emofuse.nn.branches import Activation, branch_output_dims
 from emofuse.nn.heads import AVDHead, ClassHead
 from emofuse.nn.init import freeze, set_frozen_norms_eval, unfreeze
 
-__all__ = ["FusionKind", "FusionModel", "TaskKind"]
+__all__ = [
+    "FUSIONS",
+    "EarlyFusion",
+    "Fusion",
+    "FusionKind",
+    "FusionModel",
+    "LateFusion",
+    "NoFusion",
+    "ScoreFusion",
+    "TaskKind",
+]
 
 FusionKind = Literal["none", "early", "late", "score"]
 TaskKind = Literal["classes", "avd"]
+
+
+class Fusion(nn.Module):
+    """The one interface of a fusion: ``forward(embedding [B, E], branch_outputs {name: [B, C]})`` returns
+    ``{"output": [B, C]}`` (and ``"hidden": [B, H]`` when it has a hidden layer).
+
+    Subclasses are listed in :data:`FUSIONS` (name -> class); :class:`FusionModel` builds one by name. Every
+    fusion takes the same constructor arguments (``branch_names``, ``embedding_dim``, ``task``, ``n_outputs``,
+    ``make_head``, and the fusion options of :class:`FusionModel`) and ignores those it does not need.
+    """
+
+    #: what ``output`` holds for classes: logits, or log-probabilities (``softmax(output)`` is always p)
+    class_output: Literal["logits", "log_probs"] = "logits"
+
+    def __init__(self, branch_names: Sequence[str], **_: object) -> None:
+        super().__init__()
+        self.branch_names = list(branch_names)
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+
+class NoFusion(Fusion):
+    """``none``: one branch and its own head (a single-modality model)."""
+
+    def __init__(self, branch_names: Sequence[str], **options: object) -> None:
+        super().__init__(branch_names)
+        if len(self.branch_names) != 1:
+            raise ValueError(f"fusion 'none' takes exactly one branch; got {sorted(self.branch_names)}")
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return {"output": branch_outputs[self.branch_names[0]]}
+
+
+class EarlyFusion(Fusion):
+    """``early``: the concatenated embeddings [-> LayerNorm] -> the fusion head (pepino2020 EF, kumar2021,
+    deoliveira2023, perez2022)."""
+
+    def __init__(
+        self,
+        branch_names: Sequence[str],
+        *,
+        embedding_dim: int,
+        make_head: Callable[[int, int | None, float], nn.Module],
+        hidden: int | None,
+        dropout: float,
+        fusion_norm: bool,
+        **_: object,
+    ) -> None:
+        super().__init__(branch_names)
+        self.norm = nn.LayerNorm(embedding_dim) if fusion_norm else None
+        self.head = make_head(embedding_dim, hidden, dropout)
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        fused = self.norm(embedding) if self.norm is not None else embedding
+        output, hidden = self.head.forward_hidden(fused)
+        return {"output": output} if hidden is None else {"output": output, "hidden": hidden}
+
+
+class LateFusion(Fusion):
+    """``late`` (pepino2020 LF): the branches' logits concatenated (``[B, K*C]``) -> one dense layer."""
+
+    def __init__(self, branch_names: Sequence[str], *, n_outputs: int, **_: object) -> None:
+        super().__init__(branch_names)
+        self.combiner = nn.Linear(len(self.branch_names) * n_outputs, n_outputs)
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return {"output": self.combiner(torch.cat([branch_outputs[n] for n in self.branch_names], dim=-1))}
+
+
+class ScoreFusion(Fusion):
+    """``score`` (makiuchi2021 Eq. 4): ``p = sum_k w_k softmax(logits_k)`` with fixed weights (a buffer, sum 1).
+
+    For classes ``output`` is ``log p``; for avd ``sum_k w_k pred_k``. It has no trainable parameters.
+    """
+
+    class_output = "log_probs"
+
+    def __init__(self, branch_names: Sequence[str], *, task: TaskKind, **_: object) -> None:
+        super().__init__(branch_names)
+        self.task = task
+        self.register_buffer("weights", torch.full((len(self.branch_names),), 1.0 / len(self.branch_names)))
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        stacked = torch.stack([branch_outputs[n] for n in self.branch_names], dim=0)  # [K, B, C]
+        w = self.weights.to(stacked.dtype).view(-1, 1, 1)
+        if self.task == "avd":
+            return {"output": (w * stacked).sum(dim=0)}
+        return {"output": torch.logsumexp(torch.log(w) + torch.log_softmax(stacked, dim=-1), dim=0)}
+
+
+#: fusion name -> implementation: the one table of fusions (recipes' ``model.fusion`` names these)
+FUSIONS: dict[str, type[Fusion]] = {
+    "none": NoFusion,
+    "early": EarlyFusion,
+    "late": LateFusion,
+    "score": ScoreFusion,
+}
 
 
 class FusionModel(nn.Module):
@@ -79,14 +187,12 @@ class FusionModel(nn.Module):
         hidden_activation: Activation | None = None,
     ) -> None:
         super().__init__()
-        if fusion not in ("none", "early", "late", "score"):
-            raise ValueError(f"fusion must be none, early, late or score; got {fusion!r}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {sorted(FUSIONS)}; got {fusion!r}")
         if task not in ("classes", "avd"):
             raise ValueError(f"task must be 'classes' or 'avd'; got {task!r}")
         if not branches:
             raise ValueError("FusionModel needs at least one branch")
-        if fusion == "none" and len(branches) != 1:
-            raise ValueError(f"fusion 'none' takes exactly one branch; got {sorted(branches)}")
         if n_outputs is None:
             if task == "classes":
                 raise ValueError("n_outputs (the number of classes) is required for task 'classes'")
@@ -113,12 +219,16 @@ class FusionModel(nn.Module):
         self.branch_heads = nn.ModuleDict(
             {name: make_head(dims[name], head_hidden, head_dropout) for name in self.branch_names}
         )
-        self.fusion_norm = nn.LayerNorm(self.embedding_dim) if fusion == "early" and fusion_norm else None
-        self.fusion_head = (
-            make_head(self.embedding_dim, fusion_hidden, dropout) if fusion == "early" else None
+        self.fuse: Fusion = FUSIONS[fusion](
+            self.branch_names,
+            embedding_dim=self.embedding_dim,
+            task=task,
+            n_outputs=n_outputs,
+            make_head=make_head,
+            hidden=fusion_hidden,
+            dropout=dropout,
+            fusion_norm=fusion_norm,
         )
-        self.combiner = nn.Linear(len(self.branch_names) * n_outputs, n_outputs) if fusion == "late" else None
-        self.register_buffer("score_weights", torch.full((len(self.branch_names),), 1.0 / len(branches)))
         if score_weights is not None:
             self.set_score_weights(score_weights)
 
@@ -126,9 +236,7 @@ class FusionModel(nn.Module):
     @property
     def output_kind(self) -> Literal["logits", "log_probs", "values"]:
         """What ``forward(...)["output"]`` holds: logits, log-probabilities (score fusion) or values (avd)."""
-        if self.task == "avd":
-            return "values"
-        return "log_probs" if self.fusion == "score" else "logits"
+        return "values" if self.task == "avd" else self.fuse.class_output
 
     def forward(
         self, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor] | None = None
@@ -147,34 +255,15 @@ class FusionModel(nn.Module):
             "branch_outputs": branch_outputs,
             "embedding": embedding,
         }
-        if self.fusion == "none":
-            out["output"] = branch_outputs[self.branch_names[0]]
-        elif self.fusion == "early":
-            assert self.fusion_head is not None
-            fused = self.fusion_norm(embedding) if self.fusion_norm is not None else embedding
-            output, hidden = self.fusion_head.forward_hidden(fused)
-            out["output"] = output
-            if hidden is not None:
-                out["hidden"] = hidden
-        elif self.fusion == "late":
-            assert self.combiner is not None
-            out["output"] = self.combiner(torch.cat([branch_outputs[n] for n in self.branch_names], dim=-1))
-        else:
-            out["output"] = self._score_fuse(branch_outputs)
+        out.update(self.fuse(embedding, branch_outputs))
         return out
-
-    def _score_fuse(self, branch_outputs: Mapping[str, Tensor]) -> Tensor:
-        stacked = torch.stack([branch_outputs[n] for n in self.branch_names], dim=0)  # [K, B, C]
-        w = self.score_weights.to(stacked.dtype).view(-1, 1, 1)
-        if self.task == "avd":
-            return (w * stacked).sum(dim=0)
-        log_p = torch.log_softmax(stacked, dim=-1)
-        return torch.logsumexp(torch.log(w) + log_p, dim=0)
 
     # ----------------------------------------------------------------------------- score-fusion weights
     def set_score_weights(self, weights: Mapping[str, float] | Sequence[float] | Tensor) -> None:
         """Set score-fusion weights (``{name: w}`` or a sequence in ``branch_names`` order); they are
-        normalised to sum to 1. Non-negative, not all zero."""
+        normalised to sum to 1. Non-negative, not all zero. Only a ``score`` fusion has them."""
+        if not isinstance(self.fuse, ScoreFusion):
+            raise ValueError(f"fusion {self.fusion!r} has no score weights; only 'score' fusion does")
         if isinstance(weights, Mapping):
             unknown = set(weights) - set(self.branch_names)
             missing = set(self.branch_names) - set(weights)
@@ -191,11 +280,13 @@ class FusionModel(nn.Module):
             raise ValueError(
                 f"score weights must be {len(self.branch_names)} non-negative values, not all 0; got {values}"
             )
-        self.score_weights.copy_(w / w.sum())
+        self.fuse.weights.copy_(w / w.sum())
 
     def get_score_weights(self) -> dict[str, float]:
-        """``{name: w}`` (normalised)."""
-        return {n: float(w) for n, w in zip(self.branch_names, self.score_weights.tolist(), strict=True)}
+        """``{name: w}`` (normalised) of a score fusion; empty for other fusions."""
+        if not isinstance(self.fuse, ScoreFusion):
+            return {}
+        return {n: float(w) for n, w in zip(self.branch_names, self.fuse.weights.tolist(), strict=True)}
 
     def layer_weights(self) -> dict[str, Tensor]:
         """``{branch: normalised layer weights [L]}`` for branches with learnable layer weighting (detached),
@@ -212,7 +303,7 @@ class FusionModel(nn.Module):
     def fusion_modules(self) -> list[nn.Module]:
         """The layers after the merging point (pepino2020: initialised with Xavier uniform and trained in
         PT/WS): the early-fusion norm and head, or the late-fusion dense layer. Empty for none/score."""
-        return [m for m in (self.fusion_norm, self.fusion_head, self.combiner) if m is not None]
+        return [m for m in self.fuse.children() if m is not None]
 
     def freeze_branches(self, mode: Literal["all", "except_pre_pool"] = "all") -> None:
         """Freeze the branches and their heads (pepino2020 PT: "keeping the layers up to the merging point

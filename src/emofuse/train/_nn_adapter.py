@@ -1,4 +1,5 @@
-"""Recipe names -> :mod:`emofuse.nn` classes (branch ``type`` strings, FusionModel keyword arguments).
+"""Recipe names -> :mod:`emofuse.nn` classes (branch ``type`` via :data:`emofuse.nn.branches.BRANCHES`,
+FusionModel keyword arguments).
 
 Bad params fail with a :class:`ConfigError` naming the recipe key (``model.branches.<name>.params``).
 """
@@ -16,26 +17,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from emofuse.train.model import ModelConfig
 
-#: branch ``type`` in a recipe -> class name in :mod:`emofuse.nn.branches`
-BRANCH_TYPES: dict[str, str] = {
-    "pepino_text": "PepinoTextBranch",  # pepino2020 Sec. 2.1
-    "pepino_audio": "PepinoAudioBranch",  # pepino2020 Sec. 2.2
-    "conv1d": "Conv1dBranch",
-    "cnn_text": "CNNTextBranch",  # makiuchi2021 text model
-    "gru_attention": "GRUAttentionBranch",  # kumar2021 speech branches
-    "dense": "DenseBranch",  # pooled vectors (BERT CLS, eGeMAPS, silence ratio)
-    "mean_max": "MeanMaxBranch",  # deoliveira2023 SSL branch with layer weighting
-}
 #: head params in a recipe -> FusionModel keyword arguments
 _HEAD_KEYS = {"hidden": "head_hidden", "dropout": "head_dropout"}
 
 
 def branch_class(type_name: str, where: str = "model.branches") -> type:
-    from emofuse.nn import branches
+    from emofuse.nn.branches import BRANCHES
 
-    if type_name not in BRANCH_TYPES:
-        raise ConfigError(f"{where}.type: {type_name!r} is not one of {sorted(BRANCH_TYPES)}")
-    return getattr(branches, BRANCH_TYPES[type_name])
+    if type_name not in BRANCHES:
+        raise ConfigError(f"{where}.type: {type_name!r} is not one of {sorted(BRANCHES)}")
+    return BRANCHES[type_name]
 
 
 def _check_kwargs(fn: Any, params: Mapping[str, Any], where: str, skip: tuple[str, ...] = ()) -> None:

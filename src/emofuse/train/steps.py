@@ -189,7 +189,8 @@ def train_network(
     initialise(model, tr.init)
     if states:
         load_pretrained_branches(model, dict(states))
-    if model_cfg.fusion == "score" and tr.strategy == "pretrained":
+    if tr.strategy == "pretrained" and not any(True for _ in model.fuse.parameters()):
+        # frozen pre-trained branches and a fusion with nothing to learn (score fusion, makiuchi2021)
         model.freeze_branches("all")
         result = FitResult(EmotionLightningModule(model, task, spec.labels), 0, None, [])
         result.module.eval()
@@ -293,7 +294,7 @@ def run_one(spec: RunSpec, cache: FeatureCache | None = None) -> dict[str, Any]:
         )
     frame, metrics = evaluate_run(spec, result.module, data)
     metrics.update(describe_fit(result), pretrain=pretrain_info, trainable_parameters=trainable)
-    if model_cfg.fusion == "score":
+    if model.get_score_weights():
         metrics["score_weights"] = model.get_score_weights()
         metrics["score_weights_tuned_on_dev"] = tuned is not None
     if recipe.data.bins is not None:
