@@ -146,3 +146,36 @@ def test_strict_transcripts_flag(tmp_path: Path, crema_root: Path) -> None:
         app, [*base, "--out", str(tmp_path / "b.json"), "--strict", "--strict-transcripts"]
     )
     assert result.exit_code == 1 and not (tmp_path / "b.json").exists()
+
+
+def test_split_writes_random_kfold(iemocap_root: Path, tmp_path: Path) -> None:
+    """random-kfold (kumar2021) is a protocol like the others: `corpus split` writes it (and reports the leak)."""
+    out = tmp_path / "random.json"
+    args = [
+        "split",
+        "iemocap",
+        str(iemocap_root),
+        "--out",
+        str(out),
+        "--protocol",
+        "random-kfold",
+        "--folds",
+        "3",
+    ]
+    result = runner.invoke(app, [*args, "--merge-excited", "--classes", "angry,happy,sad,neutral"])
+    assert result.exit_code == 0, result.output
+    split = read_splits(out)
+    assert split.protocol == "random-kfold" and len(split.folds) == 3 and "The split leaks" in result.output
+    tests = sorted(u for f in split.folds for u in f.test)
+    assert len(tests) == len(set(tests)) == 30  # every kept utterance tested exactly once
+
+
+def test_every_corpus_command_takes_the_corpus_options() -> None:
+    import typer.main
+
+    from emofuse.cli.corpus import _CORPUS_OPTIONS
+
+    group = typer.main.get_group(app)
+    for name in ("inspect", "split", "check-leaks", "export"):
+        params = {p.name for p in group.commands[name].params}
+        assert {n for n, _, _ in _CORPUS_OPTIONS} <= params, name

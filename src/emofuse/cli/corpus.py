@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect as pyinspect
 import math
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,33 +34,6 @@ KindArg = Annotated[
     str, typer.Argument(help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d or manifest.")
 ]
 RootArg = Annotated[Path, typer.Argument(help="Corpus root folder (for manifest: the CSV/JSONL file).")]
-SkipOpt = Annotated[
-    bool,
-    typer.Option("--skip-missing", help="Skip (and report) utterances whose audio is missing or unreadable."),
-]
-MergeOpt = Annotated[bool, typer.Option("--merge-excited", help="IEMOCAP: relabel excited as happy.")]
-DropOpt = Annotated[
-    bool,
-    typer.Option(
-        "--drop-no-agreement", help="Drop no-agreement and other labels (IEMOCAP xxx/oth, MSP X/O)."
-    ),
-]
-ClassesOpt = Annotated[
-    str | None, typer.Option("--classes", help="Keep only these labels, e.g. angry,happy,sad,neutral.")
-]
-LabelMapOpt = Annotated[
-    str | None, typer.Option("--label-map", help="Relabel, e.g. excited=happy,calm=neutral.")
-]
-MapOpt = Annotated[
-    str | None, typer.Option("--map", help="Manifest column mapping, e.g. audio=path,label=emo.")
-]
-SongOpt = Annotated[bool, typer.Option("--include-song", help="RAVDESS: keep sung files too.")]
-VerifyOpt = Annotated[
-    bool,
-    typer.Option(
-        "--verify-audio/--no-verify-audio", help="Read every audio header (catches empty/corrupt files)."
-    ),
-]
 StrictOpt = Annotated[
     bool,
     typer.Option("--strict", help="Fail (exit 1) when train and test share speakers, scripts or utterances."),
@@ -79,40 +56,76 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def _load(
-    kind: str,
-    root: Path,
-    *,
-    skip_missing: bool,
-    merge_excited: bool,
-    drop_no_agreement: bool,
-    classes: str | None,
-    label_map: str | None,
-    mapping: str | None,
-    include_song: bool,
-    verify_audio: bool,
-) -> Any:
+@dataclass(frozen=True)
+class CorpusOptions:
+    """The options every ``emofuse corpus`` command reads a corpus with (declared once, in :func:`corpus_options`)."""
+
+    skip_missing: bool = False
+    merge_excited: bool = False
+    drop_no_agreement: bool = False
+    classes: str | None = None
+    label_map: str | None = None
+    mapping: str | None = None
+    include_song: bool = False
+    verify_audio: bool = True
+
+
+# (name, type, typer.Option): the corpus options, declared once and added to each command by corpus_options
+_CORPUS_OPTIONS: list[tuple[str, Any, Any]] = [
+    ("skip_missing", bool, typer.Option(False, "--skip-missing", help="Skip (and report) utterances whose audio is missing or unreadable.")),
+    ("merge_excited", bool, typer.Option(False, "--merge-excited", help="IEMOCAP: relabel excited as happy.")),
+    ("drop_no_agreement", bool, typer.Option(False, "--drop-no-agreement", help="Drop no-agreement and other labels (IEMOCAP xxx/oth, MSP X/O).")),
+    ("classes", str | None, typer.Option(None, "--classes", help="Keep only these labels, e.g. angry,happy,sad,neutral.")),
+    ("label_map", str | None, typer.Option(None, "--label-map", help="Relabel, e.g. excited=happy,calm=neutral.")),
+    ("mapping", str | None, typer.Option(None, "--map", help="Manifest column mapping, e.g. audio=path,label=emo.")),
+    ("include_song", bool, typer.Option(False, "--include-song", help="RAVDESS: keep sung files too.")),
+    ("verify_audio", bool, typer.Option(True, "--verify-audio/--no-verify-audio", help="Read every audio header (catches empty/corrupt files).")),
+]  # fmt: skip
+
+
+def corpus_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the corpus options to ``command``'s command-line signature and hand them to it as one
+    :class:`CorpusOptions` (its ``corpus`` parameter)."""
+    signature = pyinspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "corpus"]
+    added = [
+        pyinspect.Parameter(name, pyinspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, kind, option in _CORPUS_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        options = CorpusOptions(**{name: kwargs.pop(name) for name, _, _ in _CORPUS_OPTIONS})
+        command(*args, corpus=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    hints = {k: v for k, v in typing.get_type_hints(command, include_extras=True).items() if k != "corpus"}
+    wrapper.__annotations__ = {**hints, **{name: kind for name, kind, _ in _CORPUS_OPTIONS}}
+    return wrapper
+
+
+def _load(kind: str, root: Path, options: CorpusOptions) -> Any:
     from emofuse.corpus import read_corpus, reader_options
     from emofuse.corpus.labels import parse_classes, parse_mapping
 
     allowed = reader_options(kind)
     flags = {
-        "merge_excited_into_happy": ("--merge-excited", merge_excited),
-        "drop_no_agreement": ("--drop-no-agreement", drop_no_agreement),
-        "mapping": ("--map", mapping),
-        "include_song": ("--include-song", include_song),
+        "merge_excited_into_happy": ("--merge-excited", options.merge_excited),
+        "drop_no_agreement": ("--drop-no-agreement", options.drop_no_agreement),
+        "mapping": ("--map", options.mapping),
+        "include_song": ("--include-song", options.include_song),
     }
-    options: dict[str, Any] = {"skip_missing": skip_missing, "verify_audio": verify_audio}
+    read: dict[str, Any] = {"skip_missing": options.skip_missing, "verify_audio": options.verify_audio}
     for name, (flag, value) in flags.items():
         if value:
             if name not in allowed:
                 raise ConfigError(f"{flag} does not apply to corpus kind {kind!r}")
-            options[name] = value
-    if classes:
-        options["classes"] = parse_classes(classes)
-    if label_map:
-        options["label_map"] = parse_mapping(label_map, "--label-map")
-    return read_corpus(kind, root, **options)
+            read[name] = value
+    if options.classes:
+        read["classes"] = parse_classes(options.classes)
+    if options.label_map:
+        read["label_map"] = parse_mapping(options.label_map, "--label-map")
+    return read_corpus(kind, root, **read)
 
 
 def _count_table(title: str, counts: dict[str, int], total: int, max_rows: int) -> Table:
@@ -152,35 +165,18 @@ def _print_report(report: Any) -> None:
 
 
 @app.command()
+@corpus_options
 def inspect(
     kind: KindArg,
     root: RootArg,
-    skip_missing: SkipOpt = False,
-    merge_excited: MergeOpt = False,
-    drop_no_agreement: DropOpt = False,
-    classes: ClassesOpt = None,
-    label_map: LabelMapOpt = None,
-    mapping: MapOpt = None,
-    include_song: SongOpt = False,
-    verify_audio: VerifyOpt = True,
+    corpus: CorpusOptions | None = None,
     max_rows: Annotated[int, typer.Option("--max-rows", help="Rows shown per count table.", min=1)] = 20,
 ) -> None:
     """Read a corpus and show counts per label, speaker, split, the total duration and what was left out."""
     from emofuse.corpus.summary import summarize
 
     with _errors():
-        result = _load(
-            kind,
-            root,
-            skip_missing=skip_missing,
-            merge_excited=merge_excited,
-            drop_no_agreement=drop_no_agreement,
-            classes=classes,
-            label_map=label_map,
-            mapping=mapping,
-            include_song=include_song,
-            verify_audio=verify_audio,
-        )
+        result = _load(kind, root, corpus)
         s = summarize(result.table)
     overview = Table(
         title=f"{result.report.corpus}: {result.report.root}", title_justify="left", show_header=False
@@ -227,12 +223,14 @@ def _print_leaks(report: Any) -> None:
 
 
 @app.command()
+@corpus_options
 def split(
     kind: KindArg,
     root: RootArg,
     out: Annotated[Path, typer.Option("--out", help="Split file to write (JSON).")],
     protocol: Annotated[
-        str, typer.Option("--protocol", help="predefined, speaker-kfold, loso or speaker-script.")
+        str,
+        typer.Option("--protocol", help="predefined, speaker-kfold, loso, speaker-script or random-kfold."),
     ] = "speaker-kfold",
     folds: Annotated[
         int,
@@ -255,32 +253,14 @@ def split(
     strict: StrictOpt = False,
     strict_transcripts: StrictTextOpt = False,
     min_words: MinWordsOpt = 4,
-    skip_missing: SkipOpt = False,
-    merge_excited: MergeOpt = False,
-    drop_no_agreement: DropOpt = False,
-    classes: ClassesOpt = None,
-    label_map: LabelMapOpt = None,
-    mapping: MapOpt = None,
-    include_song: SongOpt = False,
-    verify_audio: VerifyOpt = True,
+    corpus: CorpusOptions | None = None,
 ) -> None:
     """Make evaluation folds, check them for leaks and write them to a split file."""
     from emofuse.corpus.leaks import check_leaks
     from emofuse.corpus.protocols import SplitFile, fold_sizes, make_folds, write_splits
 
     with _errors():
-        result = _load(
-            kind,
-            root,
-            skip_missing=skip_missing,
-            merge_excited=merge_excited,
-            drop_no_agreement=drop_no_agreement,
-            classes=classes,
-            label_map=label_map,
-            mapping=mapping,
-            include_song=include_song,
-            verify_audio=verify_audio,
-        )
+        result = _load(kind, root, corpus)
         scripts = [s.strip() for s in test_scripts.split(",") if s.strip()] if test_scripts else None
         made = make_folds(
             result.table,
@@ -317,10 +297,10 @@ def split(
                     "dev_fraction": dev_fraction,
                     "test_split": test_split,
                     "test_scripts": scripts,
-                    "classes": classes,
-                    "merge_excited": merge_excited,
-                    "drop_no_agreement": drop_no_agreement,
-                    "label_map": label_map,
+                    "classes": corpus.classes,
+                    "merge_excited": corpus.merge_excited,
+                    "drop_no_agreement": corpus.drop_no_agreement,
+                    "label_map": corpus.label_map,
                     "skipped": result.report.n_dropped,
                 },
             ),
@@ -329,6 +309,7 @@ def split(
 
 
 @app.command("check-leaks")
+@corpus_options
 def check_leaks_command(
     kind: KindArg,
     root: RootArg,
@@ -336,14 +317,7 @@ def check_leaks_command(
     strict: StrictOpt = False,
     strict_transcripts: StrictTextOpt = False,
     min_words: MinWordsOpt = 4,
-    skip_missing: SkipOpt = False,
-    merge_excited: MergeOpt = False,
-    drop_no_agreement: DropOpt = False,
-    classes: ClassesOpt = None,
-    label_map: LabelMapOpt = None,
-    mapping: MapOpt = None,
-    include_song: SongOpt = False,
-    verify_audio: VerifyOpt = True,
+    corpus: CorpusOptions | None = None,
 ) -> None:
     """Report speakers, scripts and transcripts shared by train and test of each fold of a split file."""
     from emofuse.corpus.leaks import check_leaks
@@ -351,18 +325,7 @@ def check_leaks_command(
 
     with _errors():
         split_file = read_splits(splits)
-        result = _load(
-            kind,
-            root,
-            skip_missing=skip_missing,
-            merge_excited=merge_excited,
-            drop_no_agreement=drop_no_agreement,
-            classes=classes,
-            label_map=label_map,
-            mapping=mapping,
-            include_song=include_song,
-            verify_audio=verify_audio,
-        )
+        result = _load(kind, root, corpus)
         leaks = check_leaks(result.table, split_file.folds, warn=False, min_transcript_words=min_words)
     _print_leaks(leaks)
     if strict and leaks.is_fatal(strict_transcripts):
@@ -370,6 +333,7 @@ def check_leaks_command(
 
 
 @app.command()
+@corpus_options
 def export(
     kind: KindArg,
     root: RootArg,
@@ -377,14 +341,7 @@ def export(
     report_path: Annotated[
         Path | None, typer.Option("--report", help="Also write the report (JSON).")
     ] = None,
-    skip_missing: SkipOpt = False,
-    merge_excited: MergeOpt = False,
-    drop_no_agreement: DropOpt = False,
-    classes: ClassesOpt = None,
-    label_map: LabelMapOpt = None,
-    mapping: MapOpt = None,
-    include_song: SongOpt = False,
-    verify_audio: VerifyOpt = True,
+    corpus: CorpusOptions | None = None,
 ) -> None:
     """Write the utterance table of a corpus to a JSONL or CSV file."""
     from emofuse.corpus.table import write_table
@@ -393,18 +350,7 @@ def export(
     with _errors():
         if out.suffix not in (".jsonl", ".csv"):
             raise ConfigError(f"--out {out}: use a .jsonl or .csv file name")
-        result = _load(
-            kind,
-            root,
-            skip_missing=skip_missing,
-            merge_excited=merge_excited,
-            drop_no_agreement=drop_no_agreement,
-            classes=classes,
-            label_map=label_map,
-            mapping=mapping,
-            include_song=include_song,
-            verify_audio=verify_audio,
-        )
+        result = _load(kind, root, corpus)
         write_table(result.table, out)
         if report_path is not None:
             atomic_write_json(report_path, result.report.to_dict())
