@@ -120,15 +120,20 @@ def folds_for(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
     return out
 
 
-def _check_fold_ids(folds: Sequence[Fold], table: pd.DataFrame) -> None:
+def _checked_folds(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
+    """:func:`folds_for`, checked to be non-empty and to name only utterances of ``table``."""
+    fold_list = folds_for(folds, table, recipe)
+    if not fold_list:
+        raise ConfigError("no folds to run")
     known = set(table["utterance_id"])
-    for f in folds:
+    for f in fold_list:
         unknown = [u for u in (*f.train, *f.dev, *f.test) if u not in known]
         if unknown:
             raise ConfigError(
                 f"fold {f.name!r} names {len(unknown)} utterance(s) that the corpus table lacks "
                 f"(e.g. {unknown[:5]}); the split file does not belong to this table"
             )
+    return fold_list
 
 
 def reconcile_text_source(recipe: Recipe, transcripts: pd.DataFrame | None, accept: bool = False) -> Recipe:
@@ -258,28 +263,37 @@ def run_experiment(
     ]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fold_list = folds_for(folds, table, ordered[0])
-    if not fold_list:
-        raise ConfigError("no folds to run")
-    _check_fold_ids(fold_list, table)
+    fold_list = _checked_folds(folds, table, ordered[0])
     show = sys.stderr.isatty() if progress is None else progress
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
 
-    def seed_list(r: Recipe) -> list[int]:
-        if seeds is None:
-            return r.training.seed_list()
-        return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-
     specs = [
         RunSpec(r, s, i, f, sources[r.name], table, Path(store.root), out)
         for r in ordered
-        for s in seed_list(r)
+        for s in _seed_list(r, seeds)
         for i, f in enumerate(fold_list)
     ]
-    cache = FeatureCache(store)
+    with _torch_thread_count(torch_threads):
+        rows = _run_all(specs, FeatureCache(store), show, on_run_done)
+    return _finish(ordered, out, rows, report)
+
+
+def _seed_list(recipe: Recipe, seeds: Sequence[int] | int | None) -> list[int]:
+    if seeds is None:
+        return recipe.training.seed_list()
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+def _run_all(
+    specs: Sequence[RunSpec],
+    cache: FeatureCache,
+    show: bool,
+    on_run_done: Callable[[dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:
+    """Run the specs in order (sources of pre-trained systems come first), with a progress bar."""
     rows: list[dict[str, Any]] = []
-    with _torch_thread_count(torch_threads), _progress(show) as bar:
+    with _progress(show) as bar:
         task = bar.add_task("", total=len(specs)) if bar is not None else None
         for spec in specs:
             if bar is not None:
@@ -290,7 +304,7 @@ def run_experiment(
                 bar.advance(task)
             if on_run_done is not None:
                 on_run_done(row)
-    return _finish(ordered, out, rows, report)
+    return rows
 
 
 def _finish(
