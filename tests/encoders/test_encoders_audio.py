@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emofuse.encoders import build_encoder, encoder_id_of
-from emofuse.errors import ConfigError, ModelLoadError
+from emofuse.errors import AudioError, ModelLoadError
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_opensmile_functionals(speech):
     assert v.shape == (88,) and eg.output == "pooled"
     assert eg.feature_names[0].startswith("F0semitoneFrom27.5Hz")
     assert build_encoder("opensmile.compare").encode(speech).shape == (6373,)
-    with pytest.raises(ConfigError):
+    with pytest.raises(AudioError, match="reads audio"):
         eg.encode("text")
 
 

@@ -118,11 +118,11 @@ def test_killed_process_resumes_and_store_is_clean(tmp_path, enc_corpus, mfcc):
         from emofuse.corpus.table import read_table
         from emofuse.encoders import FeatureStore, build_encoder, extract_features
         enc = build_encoder("spectral.mfcc40")
-        inner = enc.encode
+        inner = enc._encode
         def slow(item):
             time.sleep(0.2)
             return inner(item)
-        enc.encode = slow
+        enc._encode = slow
         extract_features(read_table({str(corpus)!r}), enc, FeatureStore({str(root)!r}), batch_size=1, progress=False)
         """
     )

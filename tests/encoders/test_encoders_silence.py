@@ -21,6 +21,7 @@ from emofuse.encoders import FeatureStore, build_encoder, encoder_id_of, extract
 from emofuse.errors import AudioError, ConfigError
 from emofuse.hashing import audio_key, text_key
 from emofuse.synth import espeak_available, speak
+from emofuse.train.rundir import RunDir
 from emofuse.transcribe.source import TextSource
 
 # the settings the hand-made transcripts stand for: the recipes' default text source
@@ -225,7 +226,7 @@ def test_silfeat_recipe_trains_end_to_end(paused: dict[str, np.ndarray], tmp_pat
             torch_threads=1,
         )
     run_dir = Path(res.runs["run_dir"][0])
-    cfg = json.loads((run_dir / "run_config.json").read_text())
+    cfg = RunDir(run_dir).read_config().model_dump(mode="json")
     sil_id, _ = encoder_id_of({"kind": "silence_ratio", "method": "vad", "threshold": 0.5})
     assert cfg["branches"]["silence"]["encoder_id"] == sil_id
     assert cfg["input_dims"]["silence"] == 1 and cfg["input_dims"]["text"] == 12

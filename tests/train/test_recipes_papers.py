@@ -23,6 +23,7 @@ from emofuse.encoders import FeatureStore
 from emofuse.errors import ConfigError
 from emofuse.hashing import audio_key, text_key
 from emofuse.recipes import list_recipes, load_recipe
+from emofuse.train.rundir import RunDir
 from emofuse.train.runner import run_experiment
 from emofuse.train.targets import binned_targets
 from emofuse.transcribe.source import TextSource
@@ -247,7 +248,7 @@ def test_kumar2021_end_to_end_random_folds(corpus: PaperCorpus, tmp_path: Path) 
     assert np.allclose(preds[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0, atol=1e-5)
     m = _read(Path(res.runs["run_dir"][0]), "metrics.json")
     assert 0.0 <= m["test"]["uar"] <= 1.0 and "accuracy" in m["test"]
-    cfg = _read(Path(res.runs["run_dir"][0]), "run_config.json")
+    cfg = RunDir(Path(res.runs["run_dir"][0])).read_config().model_dump(mode="json")
     assert cfg["input_dims"] == {"mel": 8, "mfcc": 5, "chroma": 4, "text": 12}
 
 
@@ -261,7 +262,7 @@ def test_deoliveira2023_layer_weights_inferred_and_ccc(corpus: PaperCorpus, tmp_
     ]
     res = _run(corpus, ["deoliveira2023/fusion_distilhubert"], over, tmp_path)
     run = Path(res.runs["run_dir"][0])
-    cfg = _read(run, "run_config.json")
+    cfg = RunDir(run).read_config().model_dump(mode="json")
     # num_layers comes from the [L, T, D] features and is recorded, so a packaged model rebuilds it
     assert cfg["model"]["branches"]["audio"]["params"]["num_layers"] == 3
     assert "num_layers" not in cfg["model"]["branches"]["text"]["params"]
@@ -291,7 +292,7 @@ def test_deoliveira2023_explicit_num_layers_must_match(corpus: PaperCorpus, tmp_
 def test_perez2022_sil_egemaps_regression_and_binned(corpus: PaperCorpus, tmp_path: Path) -> None:
     over = [_fake("text", "fake.cls"), _fake("egemaps", "fake.egemaps"), "training.lr=0.001"]
     res = _run(corpus, ["perez2022/bert_sil_egemaps_ccc"], over, tmp_path / "ccc")
-    cfg = _read(Path(res.runs["run_dir"][0]), "run_config.json")
+    cfg = RunDir(Path(res.runs["run_dir"][0])).read_config().model_dump(mode="json")
     assert cfg["branches"]["text"]["input"] == "asr_sil"
     assert cfg["avd_names"] == ["arousal"]
     assert {"true_arousal", "pred_arousal"} <= set(res.predictions.columns)
@@ -335,7 +336,7 @@ def test_makiuchi2021_score_fusion_tuned_on_dev(corpus: PaperCorpus, tmp_path: P
     assert sum(m["score_weights"].values()) == pytest.approx(1.0)
     assert m["trainable_parameters"] == [] and m["epochs_run"] == 0
     assert m["pretrain"]["speech"]["from_run"].endswith("speech/seed0/fold0")
-    cfg = _read(fusion_run, "run_config.json")
+    cfg = RunDir(fusion_run).read_config().model_dump(mode="json")
     assert cfg["model"]["branches"]["speech"]["params"]["num_layers"] == 4
     # the fused probabilities are the weighted mix of the two single models' probabilities
     preds = res.predictions.set_index(["system", "fold", "utterance_id"]).sort_index()

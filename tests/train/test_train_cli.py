@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from emofuse.corpus.protocols import Fold, SplitFile, write_splits
 from emofuse.corpus.table import make_table, write_table
 from emofuse.errors import ConfigError
 from emofuse.synth import espeak_available, speak
+from emofuse.train.rundir import RunDir
 
 SENTENCES = {
     "angry": "I am furious about this",
@@ -82,7 +82,7 @@ def test_emofuse_run_extracts_missing_features_trains_and_reports(tmp_path: Path
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "audio" in result.output and "text_bert" in result.output and "report:" in result.output
     assert "runs: 4 trained, 0 already finished" in result.output
-    cfg = json.loads((tmp_path / "out" / "text_bert" / "seed0" / "fold1" / "run_config.json").read_text())
+    cfg = RunDir(tmp_path / "out" / "text_bert" / "seed0" / "fold1").read_config().model_dump(mode="json")
     assert cfg["branches"]["text"]["encoder_id"].startswith("text-")
     assert (tmp_path / "out" / "report.md").is_file() and list((tmp_path / "out" / "plots").glob("*.png"))
     again = CliRunner().invoke(app, args)

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from emofuse.errors import ConfigError
 from emofuse.train.model import build_model
 from emofuse.train.rundir import DONE_FILE as DONE
+from emofuse.train.rundir import RunDir
 from emofuse.train.runner import is_complete, order_systems, run_experiment
 
 SYSTEMS = ["pepino2020/ef_pt", "pepino2020/audio", "pepino2020/text_bert"]
@@ -93,7 +94,7 @@ def test_end_to_end_two_seeds_two_folds_then_resume(tiny_corpus: Any, tmp_path: 
         assert sorted(preds["utterance_id"]) == sorted(fold.test)
         assert np.allclose(preds[[f"p_{c}" for c in tiny_corpus.labels]].sum(axis=1), 1.0, atol=1e-5)
         assert set(preds["label"]) <= set(tiny_corpus.labels)  # excited was mapped to happy
-        cfg = json.loads((d / "run_config.json").read_text())
+        cfg = RunDir(d).read_config().model_dump(mode="json")
         assert cfg["labels"] == list(tiny_corpus.labels) and cfg["task"] == "classes"
         state = load_file(str(d / "model.safetensors"))
         model = build_model(
@@ -241,3 +242,24 @@ def test_avd_regression_recipe_with_early_stopping(tiny_corpus: Any, tmp_path: P
         and not (tmp_path / "avd_mm" / "seed0" / "fold0" / "checkpoints").exists()
     )
     assert result.report.task == "avd" and "ccc" in result.report.metrics
+
+
+def test_one_run_is_a_function_of_a_picklable_spec(tiny_corpus: Any, tmp_path: Path) -> None:
+    """A run can go to a worker process: its spec survives pickling and the unpickled spec trains, then resumes."""
+    import pickle
+
+    from emofuse.train.features import FeaturePlan
+    from emofuse.train.steps import RunSpec, run_one
+
+    recipe = tiny_corpus.recipe("pepino2020/audio", "training.seeds=1", "training.max_epochs=1")
+    plan = FeaturePlan(
+        tiny_corpus.table, tiny_corpus.store, None, tiny_corpus.encoder_ids, False, progress=False
+    )
+    fold = tiny_corpus.folds[0]
+    spec = RunSpec(
+        recipe, 0, 0, fold, plan.sources(recipe), tiny_corpus.table, tiny_corpus.store.root, tmp_path
+    )
+    row = run_one(pickle.loads(pickle.dumps(spec)))
+    assert row["status"] == "trained" and RunDir(row["run_dir"]).is_complete()
+    assert RunDir(row["run_dir"]).read_config().fold == fold.name
+    assert run_one(pickle.loads(pickle.dumps(spec)))["status"] == "skipped"

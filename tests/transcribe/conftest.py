@@ -94,7 +94,7 @@ def whisper_planted(whisper, planted: PlantedSpeech):  # noqa: ANN001, ANN201
     """Whisper's annotated transcript of the planted clip (computed once)."""
     from emofuse.transcribe.silence import annotate
 
-    return annotate(whisper.transcribe(planted.wave, 16_000), planted.wave, 16_000)
+    return annotate(whisper.transcribe(planted.wave, 16_000), planted.wave, 16_000, vad=True)
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ def test_silent_audio_gives_no_words(whisper, silent_wav) -> None:  # noqa: ANN0
     from emofuse.audio import load_audio
 
     wave = load_audio(silent_wav)
-    out = annotate(whisper.transcribe(wave, 16_000), wave, 16_000)
+    out = annotate(whisper.transcribe(wave, 16_000), wave, 16_000, vad=True)
     assert out.words == [] and out.text == "" and out.text_with_sil == ""
     assert out.silence_ratio == 1.0
     assert out.vad_silence_ratio == 1.0
