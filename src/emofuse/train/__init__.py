@@ -2,7 +2,8 @@
 seeds x folds runner that writes one directory per run and an aggregate report.
 
 Public API: :class:`ModelConfig`, :func:`build_model` (``emofuse.train.model``), :class:`EmotionLightningModule`
-(``emofuse.train.module``), :func:`collate`, :class:`EmotionDataset` (``emofuse.train.data``),
+(``emofuse.train.module``), :func:`collate` (``emofuse.train.collate``), :class:`EmotionDataset` (``emofuse.train.data``),
+:class:`RunDir` / :class:`RunConfig` (``emofuse.train.rundir``), :class:`RunSpec` / :func:`run_one` (``emofuse.train.steps``),
 :func:`fit_model` (``emofuse.train.fit``), :func:`run_experiment` (``emofuse.train.runner``). Torch and
 Lightning load on first use of the heavy parts.
 """
@@ -17,7 +18,11 @@ _LAZY = {
     "EmotionLightningModule": "emofuse.train.module",
     "EmotionDataset": "emofuse.train.data",
     "FeatureCache": "emofuse.train.data",
-    "collate": "emofuse.train.data",
+    "collate": "emofuse.train.collate",
+    "RunConfig": "emofuse.train.rundir",
+    "RunDir": "emofuse.train.rundir",
+    "RunSpec": "emofuse.train.steps",
+    "run_one": "emofuse.train.steps",
     "fit_model": "emofuse.train.fit",
     "run_experiment": "emofuse.train.runner",
     "ExperimentResult": "emofuse.train.runner",
