@@ -16,7 +16,6 @@ __all__ = [
     "FUSIONS",
     "EarlyFusion",
     "Fusion",
-    "FusionKind",
     "FusionModel",
     "LateFusion",
     "NoFusion",
@@ -24,7 +23,6 @@ __all__ = [
     "TaskKind",
 ]
 
-FusionKind = Literal["none", "early", "late", "score"]
 TaskKind = Literal["classes", "avd"]
 
 
@@ -156,7 +154,7 @@ class FusionModel(nn.Module):
 
     Args:
         branches: ``{name: branch}``; each branch has ``out_dim`` and ``pre_pool_modules()``.
-        fusion: ``"none" | "early" | "late" | "score"``.
+        fusion: a name of :data:`FUSIONS` (``none``, ``early``, ``late``, ``score``).
         task: ``"classes"`` (logits over ``n_outputs`` classes) or ``"avd"`` (``n_outputs`` values, default 3).
         n_outputs: number of classes, or of regression outputs.
         hidden: hidden size of the early-fusion head (pepino2020: 128; kumar2021: 600; ``"same"``: the size
@@ -175,7 +173,7 @@ class FusionModel(nn.Module):
     def __init__(
         self,
         branches: Mapping[str, nn.Module],
-        fusion: FusionKind = "early",
+        fusion: str = "early",
         task: TaskKind = "classes",
         n_outputs: int | None = None,
         hidden: int | Literal["same"] | None = 128,
@@ -197,7 +195,7 @@ class FusionModel(nn.Module):
             if task == "classes":
                 raise ValueError("n_outputs (the number of classes) is required for task 'classes'")
             n_outputs = 3
-        self.fusion: FusionKind = fusion
+        self.fusion = fusion
         self.task: TaskKind = task
         self.n_outputs = n_outputs
         self.branch_names = list(branches)
