@@ -33,7 +33,6 @@ from emofuse.transcribe.source import TextSource
 
 InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
-ProtocolKind = Literal["predefined", "speaker-kfold", "loso", "speaker-script", "random-kfold"]
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -228,12 +227,21 @@ class ProtocolConfig(_Strict):
     dev set. ``strict_leaks``: a fold sharing speakers (or scripts) across parts is an error, not a warning.
     """
 
-    kind: ProtocolKind
+    kind: str
     k: int | None = Field(default=5, ge=2)
     dev_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
     test_scripts: list[str] | None = None
     strict_leaks: bool = True
     seed: int = 0
+
+    @field_validator("kind")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        from emofuse.corpus.protocols import PROTOCOLS  # the registry is the one list of protocol names
+
+        if value not in PROTOCOLS:
+            raise ValueError(f"{value!r} is not one of the protocols {list(PROTOCOLS)}")
+        return value
 
 
 class Recipe(_Strict):
