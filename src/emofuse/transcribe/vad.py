@@ -8,6 +8,7 @@ it holds speech. Audio is read with soundfile / :mod:`emofuse.audio`, never torc
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,10 @@ from emofuse.transcribe.base import MODEL_SAMPLE_RATE_HZ, prepare_wave
 
 VAD_FRAME_SAMPLES = 512  # silero-vad's window at 16 kHz (32 ms)
 DEFAULT_SPEECH_THRESHOLD = 0.5  # silero-vad's own default
+# The one silero-vad model of a process is stateful (``audio_forward`` carries its recurrent state and context
+# across windows until ``reset_states``): two threads inside it at once corrupt that state and crashed the
+# service with a segmentation fault under concurrent requests. Every call goes through this lock.
+_VAD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,9 +43,11 @@ def speech_probabilities(wave: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
     model = load_vad_model()
-    with torch.no_grad():
-        probs = model.audio_forward(torch.from_numpy(np.ascontiguousarray(audio)), MODEL_SAMPLE_RATE_HZ)
-    model.reset_states()
+    with _VAD_LOCK, torch.no_grad():
+        try:
+            probs = model.audio_forward(torch.from_numpy(np.ascontiguousarray(audio)), MODEL_SAMPLE_RATE_HZ)
+        finally:
+            model.reset_states()
     return probs.reshape(-1).numpy().astype(np.float32)
 
 
