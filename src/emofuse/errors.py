@@ -32,6 +32,16 @@ class FeatureStoreError(EmofuseError):
 
 
 def short_repr(value: object, limit: int = 200) -> str:
-    """``repr(value)`` cut to at most ``limit`` characters (error messages never echo an unbounded structure)."""
-    text = repr(value)
+    """``repr(value)`` cut to at most ``limit`` characters, for error messages that quote user input.
+
+    A user's structure can be huge or, from a YAML file with aliases, exponentially large once expanded: the
+    repr is built through :mod:`reprlib` (bounded depth and items per level), so quoting it never expands it.
+    """
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel = 3
+    shortener.maxdict = shortener.maxlist = shortener.maxtuple = shortener.maxset = 8
+    shortener.maxstring = shortener.maxother = max(20, limit)
+    text = shortener.repr(value)
     return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."

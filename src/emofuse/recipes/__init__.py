@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from emofuse.errors import ConfigError
+from emofuse.errors import ConfigError, short_repr
 from emofuse.recipes.schema import FeatureConfig, ProtocolConfig, Recipe
 
 __all__ = [
@@ -69,15 +69,64 @@ def resolve_recipe_path(path_or_name: str | os.PathLike[str]) -> Path:
     )
 
 
+#: Bounds a recipe must keep before it is merged or validated: a YAML file with aliases (a "billion laughs" bomb)
+#: is tiny on disk but expands exponentially once walked, so the expanded node count is computed over the shared
+#: structure (each alias counted as often as it is used) without expanding it.
+MAX_RECIPE_BYTES = 1_000_000
+MAX_RECIPE_NODES = 100_000
+MAX_RECIPE_DEPTH = 32
+
+
+def check_recipe_bounds(data: Any, source: str) -> None:
+    """Refuse a recipe larger than :data:`MAX_RECIPE_NODES` values once expanded or nested deeper than
+    :data:`MAX_RECIPE_DEPTH` levels (raises :class:`ConfigError` naming ``source``), in time linear in the
+    parsed (shared) structure."""
+    expanded: dict[int, int] = {}
+    depth_of: dict[int, int] = {}
+
+    def visit(node: Any, depth: int) -> tuple[int, int]:
+        if depth > MAX_RECIPE_DEPTH:
+            raise ConfigError(
+                f"{source}: the recipe is nested deeper than {MAX_RECIPE_DEPTH} levels; a recipe is a few "
+                "levels of keys (is it the right file?)"
+            )
+        if not isinstance(node, dict | list | tuple):
+            return 1, 0
+        key = id(node)
+        if key in expanded:
+            return expanded[key], depth_of[key]
+        children = list(node.values()) if isinstance(node, dict) else list(node)
+        total, deepest = 1, 0
+        for child in children:
+            n, d = visit(child, depth + 1)
+            total += n
+            deepest = max(deepest, d + 1)
+            if total > MAX_RECIPE_NODES:
+                raise ConfigError(
+                    f"{source}: the recipe expands to more than {MAX_RECIPE_NODES} values (YAML aliases "
+                    "repeated many times?); write the recipe out plainly"
+                )
+        expanded[key], depth_of[key] = total, deepest
+        return total, deepest
+
+    visit(data, 0)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise ConfigError(
+                f"{path}: {path.stat().st_size} bytes is too large for a recipe (at most {MAX_RECIPE_BYTES}); "
+                "is it the right file?"
+            )
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    check_recipe_bounds(data, str(path))
     return data
 
 
@@ -100,7 +149,7 @@ def _read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_name is None:
         return data
     if not isinstance(base_name, str):
-        raise ConfigError(f"{path}: extends: must be a file name, got {base_name!r}")
+        raise ConfigError(f"{path}: extends: must be a file name, got {short_repr(base_name)}")
     base_path = (path.parent / base_name).resolve()
     if not base_path.is_file():
         raise ConfigError(f"{path}: extends: {base_name!r} not found (looked for {base_path})")
@@ -166,7 +215,7 @@ def apply_overrides(
             if not isinstance(child, dict):
                 path = ".".join(parts[: depth + 1])
                 raise ConfigError(
-                    f"override {item!r}: {path} is {child!r}, not a mapping; cannot set a key under it"
+                    f"override {item!r}: {path} is {short_repr(child)}, not a mapping; cannot set a key under it"
                 )
             node = child
         node[parts[-1]] = value
@@ -207,12 +256,12 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"{path}: unknown key{hint}")
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
-            lines.append(f"{path}: {given!r} is not one of {expected}")
+            lines.append(f"{path}: {short_repr(given)} is not one of {expected}")
         elif kind == "missing":
             lines.append(f"{path}: required key is missing")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+            shown = "" if isinstance(given, dict | list) else f" (got {short_repr(given)})"
             lines.append(f"{path}: {msg}{shown}")
     unique = list(dict.fromkeys(lines))
     return f"{source}: invalid recipe:\n  " + "\n  ".join(unique)
@@ -264,6 +313,7 @@ def load_recipe(
         ConfigError: naming the file and each bad key path, before any work is done.
     """
     if isinstance(path_or_name, Mapping):
+        check_recipe_bounds(dict(path_or_name), "<recipe>")
         data, source = copy.deepcopy(dict(path_or_name)), "<recipe>"
     else:
         path = resolve_recipe_path(path_or_name)
@@ -271,10 +321,11 @@ def load_recipe(
     if protocol is not None:
         data["protocol"] = protocol
     data = apply_overrides(data, overrides, skip_absent_branches)
+    check_recipe_bounds(data, source)
     if isinstance(data.get("protocol"), str) and data["protocol"] not in (data.get("protocols") or {}):
         known = sorted(data.get("protocols") or {})
         raise ConfigError(
-            f"{source}: invalid recipe:\n  protocol: {data['protocol']!r} is not one of the recipe's protocols {known}"
+            f"{source}: invalid recipe:\n  protocol: {short_repr(data['protocol'])} is not one of the recipe's protocols {known}"
         )
     data = _apply_aliases(data)
     try:
