@@ -6,6 +6,7 @@ Everything downstream sees mono float32 at one rate (16 kHz unless a caller asks
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    truncated: str | None = None  # why the file is cut short (its header promises more data), else None
 
     @property
     def duration_s(self) -> float:
@@ -49,8 +51,37 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
             "convert it to WAV or FLAC (for example with `sox in.ext out.wav`)."
         ) from exc
     return AudioInfo(
-        str(p), int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype
+        str(p),
+        int(info.samplerate),
+        int(info.channels),
+        int(info.frames),
+        info.format,
+        info.subtype,
+        _truncation(str(getattr(info, "extra_info", "") or "")),
     )
+
+
+_SHORT_CHUNK = re.compile(r"^\s*data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _truncation(extra_info: str) -> str | None:
+    """libsndfile's header log says ``data : 32000 (should be 15978)`` when the data chunk is cut short."""
+    match = _SHORT_CHUNK.search(extra_info)
+    if match is None:
+        return None
+    promised, present = int(match.group(1)), int(match.group(2))
+    if present >= promised:
+        return None
+    return f"truncated: its header promises {promised} bytes of audio, the file holds {present}"
+
+
+def check_complete(info: AudioInfo) -> None:
+    """Raise :class:`AudioError` for a file cut short (an interrupted copy or download)."""
+    if info.truncated is not None:
+        raise AudioError(
+            f"audio file {info.path} is {info.truncated}; copy or export it again (or pass --skip-errors / "
+            "--skip-missing to leave it out, listed)"
+        )
 
 
 def load_audio(
@@ -71,6 +102,7 @@ def load_audio(
     import soundfile as sf
 
     info = audio_info(path)
+    check_complete(info)
     start_frame = (
         0 if start_s is None or start_s != start_s else int(round(float(start_s) * info.sample_rate_hz))
     )

@@ -34,9 +34,12 @@ def atomic_open(
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a failed write or fsync (full disk) names no file: name the one being written
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
         raise
 
 

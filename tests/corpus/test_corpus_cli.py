@@ -117,7 +117,12 @@ def test_manifest_map_option(tmp_path: Path, crema_root: Path) -> None:
     manifest.write_text(
         "file,emo\n" + "".join(f"{w},{e}\n" for w, e in zip(wavs, ["a", "b", "a"], strict=True))
     )
-    result = runner.invoke(app, ["inspect", "manifest", str(manifest), "--map", "audio=file,label=emo"])
+    args = ["inspect", "manifest", str(manifest), "--map", "audio=file,label=emo"]
+    result = runner.invoke(
+        app, args
+    )  # 'a' and 'b' are not emofuse labels: an error unless the user names them
+    assert result.exit_code == 2 and "unknown label(s) in column 'emo'" in result.output
+    result = runner.invoke(app, [*args, "--classes", "a,b"])
     assert result.exit_code == 0, result.output
     assert "utterances kept" in result.output
 

@@ -69,9 +69,20 @@ def test_speaker_kfold_groups_speakers_and_is_deterministic() -> None:
 
 def test_unknown_speakers_are_separate_groups() -> None:
     table = synthetic_table(n_speakers=2, per_speaker=4)
-    table["speaker"] = None
+    table["speaker"] = [None] * 7 + ["s1"]
     folds = make_folds(table, "speaker-kfold", n_folds=4, seed=0, dev_fraction=0.0)
-    assert [len(f.test) for f in folds] == [2, 2, 2, 2]  # 8 unknown speakers, not one
+    assert [len(f.test) for f in folds] == [2, 2, 2, 2]  # 7 unknown speakers and s1, not two groups
+
+
+def test_a_protocol_needs_its_columns() -> None:
+    table = synthetic_table(n_speakers=2, per_speaker=4)
+    table["speaker"] = None  # no speaker at all: speaker-kfold folds could not be speaker-independent
+    with pytest.raises(CorpusError, match="speaker-kfold needs the 'speaker' column"):
+        make_folds(table, "speaker-kfold", n_folds=2, seed=0)
+    table = synthetic_table(n_speakers=4, per_speaker=4)
+    table["script"] = None
+    with pytest.raises(CorpusError, match="speaker-script needs the 'script' column"):
+        make_folds(table, "speaker-script", n_folds=2, seed=0)
 
 
 def test_loso_on_iemocap(iemocap_table: pd.DataFrame) -> None:

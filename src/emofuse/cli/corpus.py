@@ -52,8 +52,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except EmofuseError as exc:
-        _err().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        from emofuse.cli.boundary import fail
+
+        fail(exc, 2)
 
 
 @dataclass(frozen=True)

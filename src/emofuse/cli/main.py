@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from emofuse.cli import boundary
 from emofuse.errors import EmofuseError
 
 app = typer.Typer(
@@ -52,7 +53,13 @@ def _mount() -> None:
 
 
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, print the full traceback instead of one line (for bug reports)."
+    ),
+) -> None:
+    boundary.set_debug(debug)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -64,14 +71,19 @@ _mount()
 
 
 def main() -> None:
-    """Run the CLI, turning emofuse's own errors into one clear line and exit code 2."""
+    """Run the CLI: every error ends in one clear line (``--debug`` adds the traceback) and an exit code.
+
+    Exit codes: 2 for bad input (an :class:`EmofuseError`, an OS error on a path: missing, read-only, full disk,
+    a text file or file name that is not UTF-8) and usage errors; 130 when interrupted; 1 for anything else
+    (a bug: the line says to rerun with ``--debug``). Files are written atomically, so nothing half-written
+    survives any of these.
+    """
+    boundary.set_debug(False)
+    boundary.safe_streams()
     try:
         code = app(standalone_mode=False)
-    except EmofuseError as exc:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-        raise SystemExit(2) from None
+    except (EmofuseError, OSError, UnicodeError) as exc:
+        boundary.fail(exc, 2)
     except typer.exceptions.TyperException as exc:  # usage errors, bad option values
         show = getattr(exc, "show", None)
         if callable(show):
@@ -88,6 +100,14 @@ def main() -> None:
             "[yellow]interrupted[/]: finished work is kept; run the same command to resume"
         )
         raise SystemExit(130) from None
+    except SystemExit:
+        raise
+    except Exception as exc:  # the boundary: never a bare traceback for a user (rerun with --debug for one)
+        boundary.fail(exc, 1)
     # with standalone_mode=False click returns (not raises) the code of a `typer.Exit(code)`
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()

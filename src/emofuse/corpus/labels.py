@@ -7,9 +7,9 @@ Canonical names (one per idea, shared by every adapter): ``neutral``, ``happy``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from emofuse.errors import ConfigError
+from emofuse.errors import ConfigError, CorpusError, short_repr
 
 CANONICAL_LABELS: tuple[str, ...] = (
     "neutral",
@@ -117,3 +117,44 @@ def parse_mapping(spec: str | Mapping[str, str] | None, what: str = "mapping") -
             raise ConfigError(f"{what} item {item.strip()!r} has an empty side; write key=value")
         out[key.strip()] = value.strip()
     return out
+
+
+def check_manifest_labels(
+    labels: Sequence[str | None],
+    sources: Sequence[str],
+    column: str,
+    *,
+    label_map: Mapping[str, str] | None = None,
+    classes: Sequence[str] | None = None,
+) -> None:
+    """Refuse empty or unknown categorical labels in a manifest unless the user's flags account for them.
+
+    A label is known when it is one of :data:`CANONICAL_LABELS`, a key of ``label_map`` (``--label-map``) or one
+    of ``classes`` (``--classes``, which also drops, and reports, rows outside it, empty ones included). A label
+    column that is empty in every row is no label at all (a dimensional corpus) and passes.
+
+    Raises:
+        CorpusError: naming the rows (``file:line``), the column and what to pass.
+    """
+    present = [lab for lab in labels if lab is not None]
+    if not present:
+        return
+    known = set(CANONICAL_LABELS) | set(label_map or {}) | set(classes or ())
+    if classes is None:
+        empty = [src for lab, src in zip(labels, sources, strict=True) if lab is None]
+        if empty:
+            raise CorpusError(
+                f"{len(empty)} row(s) have an empty label in column {column!r} (e.g. {', '.join(empty[:5])}); "
+                "fill them in, or pass --classes to keep only the listed labels (the others are dropped and "
+                "reported)"
+            )
+    unknown: dict[str, str] = {}
+    for lab, src in zip(labels, sources, strict=True):
+        if lab is not None and lab not in known and lab not in unknown:
+            unknown[lab] = src
+    if unknown:
+        shown = ", ".join(f"{short_repr(lab, 40)} ({src})" for lab, src in list(unknown.items())[:8])
+        raise CorpusError(
+            f"unknown label(s) in column {column!r}: {shown}; emofuse's labels are {', '.join(CANONICAL_LABELS)}. "
+            "Fix typos, map yours with --label-map old=new, or list your own with --classes"
+        )

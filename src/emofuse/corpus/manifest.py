@@ -19,9 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from emofuse.corpus.report import CorpusReport, CorpusResult, finish
+from emofuse.corpus.report import CorpusReport, CorpusResult, check_unique_ids, finish
 from emofuse.corpus.table import COLUMNS, FLOAT_COLUMNS
-from emofuse.errors import ConfigError, CorpusError
+from emofuse.errors import ConfigError, CorpusError, short_repr
 
 ALIASES: dict[str, str] = {
     "audio": "audio_path",
@@ -35,24 +35,58 @@ ALIASES: dict[str, str] = {
 
 
 def _read_rows(path: Path) -> pd.DataFrame:
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+    """The manifest's rows as a frame of strings; any unreadable or malformed file is a CorpusError naming it."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
+        raise CorpusError(f"manifest {path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"manifest {path} cannot be read ({exc.strerror}); check the path") from None
+    if not raw.strip():
+        raise CorpusError(
+            f"manifest {path} is empty; it needs a header row (CSV) or one JSON object per line"
+        )
+    if b"\x00" in raw[:65536]:
+        raise CorpusError(
+            f"manifest {path} is a binary file, not a CSV/JSONL manifest; is it the right file?"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_no = raw[: exc.start].count(b"\n") + 1
+        raise CorpusError(
+            f"manifest {path}:{line_no} is not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+        ) from None
+    if suffix in (".jsonl", ".ndjson", ".json"):
         rows = []
-        with open(path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"manifest {path}:{line_no} is not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise CorpusError(f"manifest {path}:{line_no} is not a JSON object")
-                rows.append(obj)
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                raise CorpusError(f"manifest {path}:{line_no} is not valid JSON ({why})") from None
+            if not isinstance(obj, dict):
+                raise CorpusError(f"manifest {path}:{line_no} is not a JSON object")
+            bad = [k for k, v in obj.items() if isinstance(v, dict | list)]
+            if bad:
+                raise CorpusError(
+                    f"manifest {path}:{line_no}: field(s) {short_repr(bad)} hold a list or object; each field "
+                    "of a manifest row is one value (text or number)"
+                )
+            rows.append(obj)
         return pd.DataFrame(rows)
-    if path.suffix.lower() in (".csv", ".tsv"):
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
-    raise CorpusError(f"manifest {path}: unknown file type {path.suffix!r}; use .csv, .tsv or .jsonl")
+    import csv
+    import io
+
+    sep = "\t" if suffix == ".tsv" else ","
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorpusError(f"manifest {path} is not a valid {suffix[1:].upper()} table ({first})") from None
 
 
 def resolve_mapping(mapping: Mapping[str, str] | None, columns: Sequence[str], path: Path) -> dict[str, str]:
@@ -117,7 +151,7 @@ def read_manifest(
         skip_missing: skip (and report) rows whose audio is missing or unreadable instead of raising.
         verify_audio: read each file's header.
     """
-    from emofuse.corpus.labels import parse_mapping
+    from emofuse.corpus.labels import check_manifest_labels, parse_mapping
 
     path = Path(path).expanduser().resolve()
     if not path.is_file():
@@ -155,6 +189,11 @@ def read_manifest(
         rec.setdefault("corpus", None)
         records.append(rec)
         sources.append(where)
+    check_unique_ids([str(r["utterance_id"]) for r in records], sources, "manifest")
+    if "label" in fields:
+        check_manifest_labels(
+            [r.get("label") for r in records], sources, fields["label"], label_map=label_map, classes=classes
+        )
     report = CorpusReport(corpus="manifest", root=str(path))
     result = finish(
         records,

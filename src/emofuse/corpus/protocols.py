@@ -47,6 +47,13 @@ from emofuse.corpus.leaks import check_leaks, script_family
 from emofuse.errors import ConfigError, CorpusError
 from emofuse.io import atomic_write_json, read_json
 
+#: Columns a protocol cannot do without: a table where one of them is empty in every row cannot make that
+#: protocol's folds (speaker-kfold without speakers would test on the training speakers and call it speaker-
+#: independent). predefined and loso check their own columns (split, session) with their own messages.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "speaker-kfold": ("speaker",),
+    "speaker-script": ("speaker", "script"),
+}
 SPLIT_FORMAT = "emofuse.splits"
 SPLIT_VERSION = 1
 
@@ -484,6 +491,7 @@ def make_folds(
     key = _ALIASES.get(key, key)
     if key not in PROTOCOL_REGISTRY:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
+    check_protocol_columns(table, key)
     folds = PROTOCOL_REGISTRY[key](
         table,
         n_folds=n_folds,
@@ -495,6 +503,18 @@ def make_folds(
     if check:
         check_leaks(table, folds, strict=strict, strict_transcripts=strict_transcripts)
     return folds
+
+
+def check_protocol_columns(table: pd.DataFrame, protocol: str) -> None:
+    """Raise :class:`CorpusError` naming the column when ``table`` lacks one that ``protocol`` needs
+    (:data:`REQUIRED_COLUMNS`): absent, or empty in every row."""
+    for column in REQUIRED_COLUMNS.get(protocol, ()):
+        if column not in table.columns or table[column].isna().all():
+            raise CorpusError(
+                f"protocol {protocol} needs the {column!r} column, and the table has no {column} in any row; "
+                f"add a {column} column to the manifest (map it with --map {column}=<column>) or choose "
+                "another protocol"
+            )
 
 
 def fold_sizes(folds: Sequence[Fold]) -> list[dict[str, Any]]:
@@ -517,6 +537,7 @@ __all__ = [
     "Fold",
     "SplitFile",
     "carve_dev",
+    "check_protocol_columns",
     "default_test_scripts",
     "fold_sizes",
     "leave_one_session_out",

@@ -15,7 +15,7 @@ import pandas as pd
 
 from emofuse.corpus.labels import NO_AGREEMENT_LABELS
 from emofuse.corpus.table import check_audio_exists, make_table, validate_table
-from emofuse.errors import ConfigError, CorpusError
+from emofuse.errors import AudioError, ConfigError, CorpusError
 
 
 @dataclass
@@ -163,15 +163,19 @@ def finish(
 
 
 def _check_readable(table: pd.DataFrame, report: CorpusReport, *, skip_missing: bool) -> pd.DataFrame:
-    import soundfile as sf
+    from emofuse.audio import audio_info
 
     bad: list[tuple[str, str, str]] = []
     cache: dict[str, str | None] = {}
     for uid, path in zip(table["utterance_id"], table["audio_path"], strict=True):
         if path not in cache:
             try:
-                info = sf.info(path)
-                cache[path] = None if info.frames > 0 else "the file holds no audio frames"
+                info = audio_info(path)
+                cache[path] = info.truncated or (
+                    None if info.frames > 0 else "the file holds no audio frames"
+                )
+            except AudioError as exc:
+                cache[path] = str(exc).split(":", 1)[-1].strip().splitlines()[0]
             except Exception as exc:  # libsndfile raises several types on bad headers
                 cache[path] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if cache[path] is not None:

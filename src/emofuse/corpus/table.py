@@ -148,8 +148,20 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if p.suffix == ".csv":
         frame = pd.read_csv(p, dtype={c: object for c in STR_COLUMNS})
     else:
-        with open(p, encoding="utf-8") as handle:
-            frame = pd.DataFrame([json.loads(line) for line in handle if line.strip()], columns=list(COLUMNS))
+        rows = []
+        try:
+            with open(p, encoding="utf-8") as handle:
+                for line_no, line in enumerate(handle, start=1):
+                    if line.strip():
+                        rows.append(json.loads(line))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CorpusError(
+                f"utterance table {p}:{line_no} is not a JSON line; give a table written by "
+                "`emofuse corpus export` (or a manifest with `emofuse corpus export manifest FILE`)"
+            ) from None
+        if not all(isinstance(r, dict) for r in rows):
+            raise CorpusError(f"utterance table {p}: every line must be a JSON object (one utterance)")
+        frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return validate_table(frame)
 
 
