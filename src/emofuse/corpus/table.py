@@ -150,15 +150,19 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     else:
         rows = []
         try:
-            with open(p, encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if line.strip():
-                        rows.append(json.loads(line))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CorpusError(
-                f"utterance table {p}:{line_no} is not a JSON line; give a table written by "
-                "`emofuse corpus export` (or a manifest with `emofuse corpus export manifest FILE`)"
-            ) from None
+            text = p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorpusError(f"utterance table {p} is not UTF-8 text; is it the right file?") from None
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise CorpusError(
+                    f"utterance table {p}:{line_no} is not a JSON line; give a table written by "
+                    "`emofuse corpus export`"
+                ) from None
         if not all(isinstance(r, dict) for r in rows):
             raise CorpusError(f"utterance table {p}: every line must be a JSON object (one utterance)")
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
