@@ -17,6 +17,9 @@ from emofuse.errors import AudioError
 
 #: the one sample rate of emofuse: every model here (Whisper, silero-vad, SSL, openSMILE set-ups) runs at 16 kHz
 SAMPLE_RATE_HZ = 16_000
+#: Shortest recording a prediction is made for: below this there is nothing to hear (a 10-sample file got class
+#: probabilities before). The service's ``--min-duration-s`` defaults to it.
+MIN_DURATION_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,20 @@ def load_audio(
         raise AudioError(f"no audio decoded from {path}; the file may be truncated or corrupt")
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     return resample(np.ascontiguousarray(wave, dtype=np.float32), int(file_rate), sample_rate_hz)
+
+
+def check_min_duration(
+    wave: np.ndarray, sample_rate_hz: int, source: str, min_duration_s: float = MIN_DURATION_S
+) -> None:
+    """Raise :class:`AudioError` naming ``source`` when ``wave`` ``[N]`` is shorter than ``min_duration_s``."""
+    if wave.shape[0] == 0:
+        raise AudioError(f"{source}: the recording holds no samples (0 s); record something and try again")
+    duration_s = wave.shape[0] / sample_rate_hz if sample_rate_hz > 0 else 0.0
+    if duration_s < min_duration_s:
+        raise AudioError(
+            f"{source}: the recording is {duration_s * 1000:.1f} ms long; at least {min_duration_s:.2f} s of "
+            "audio is needed for a prediction (record or cut a longer piece)"
+        )
 
 
 def resample(wave: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:

@@ -3,18 +3,27 @@
 ``POST /predict`` takes ``multipart/form-data`` with the recording in ``audio`` and an optional ``transcript``,
 and answers :meth:`emofuse.serve.predictor.Prediction.to_dict` as JSON. Refusals carry ``{"detail": message}``:
 
+* 401: the server has an API key and the request did not carry it (``X-API-Key`` or ``Authorization: Bearer``);
+* 408: the body did not arrive within ``read_timeout_s`` (a request head has its own deadline, see
+  :mod:`emofuse.serve.http`);
 * 413: the upload (counted while it streams in) or the recording's duration is over the limit;
 * 415: not multipart, or not audio in a format the server reads;
-* 422: no ``audio`` field, an unknown or repeated field, an empty file, audio with no samples;
-* 503 with ``Retry-After``: ``workers`` recordings are being processed and ``queue_size`` more wait.
+* 422: no ``audio`` field, an unknown or repeated field, an empty file, audio shorter than ``min_duration_s``;
+* 429 with ``Retry-After``: the client is over its limits (:class:`~emofuse.serve.limits.ClientLimits`);
+* 503 with ``Retry-After``: ``workers`` recordings are being processed and ``queue_size`` more wait, or
+  ``max_uploads`` bodies are being read.
 
-Nothing from a request reaches a filesystem path: uploads are parsed and decoded in memory (ffmpeg, for
-WebM, reads from a pipe), and the page's files are read from the package once at start-up. Inference runs in
-a bounded thread pool (:class:`~emofuse.serve.workqueue.WorkQueue`), so the event loop stays responsive.
+A request takes a queue slot only once its body is in: slow uploads wait in the bounded
+:class:`~emofuse.serve.limits.UploadGate`, each cut at its deadline, and never starve the queue. Nothing from a
+request reaches a filesystem path: uploads are parsed and decoded in memory (ffmpeg, for WebM, reads from a
+pipe), and the page's files are read from the package once at start-up. Inference runs in a bounded thread pool
+(:class:`~emofuse.serve.workqueue.WorkQueue`), so the event loop stays responsive. No CORS headers are sent:
+browsers let only the service's own page (same origin) read its answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,8 +34,10 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from emofuse.audio import SAMPLE_RATE_HZ
+from emofuse.audio import MIN_DURATION_S, SAMPLE_RATE_HZ
 from emofuse.errors import AudioError, EmofuseError
+from emofuse.serve.auth import key_matches, presented_key
+from emofuse.serve.limits import ClientLimits, LimitExceeded, UploadGate
 from emofuse.serve.upload import Upload, UploadError, decode_audio, read_upload
 from emofuse.serve.workqueue import QueueFull, WorkQueue
 
@@ -70,9 +81,12 @@ _PREDICT_OPENAPI: dict[str, Any] = {
         },
     },
     "responses": {
+        "401": {"description": "the server needs an API key: send it in X-API-Key"},
+        "408": {"description": "the upload did not arrive in time"},
         "413": {"description": "upload or recording too large"},
         "415": {"description": "not multipart, or not audio in a readable format"},
-        "422": {"description": "missing/unknown field, empty file, or no samples"},
+        "422": {"description": "missing/unknown field, empty file, or a recording too short"},
+        "429": {"description": "this client is over its limits; retry after the Retry-After seconds"},
         "503": {"description": "the work queue is full; retry after the Retry-After seconds"},
     },
 }
@@ -86,6 +100,11 @@ def create_app(
     workers: int = 1,
     max_duration_s: float = 600.0,
     allow_ffmpeg: bool = True,
+    min_duration_s: float = MIN_DURATION_S,
+    read_timeout_s: float = 60.0,
+    api_key: str | None = None,
+    client_limits: ClientLimits | None = None,
+    max_uploads: int = 64,
 ) -> FastAPI:
     """Build the FastAPI app around a loaded predictor.
 
@@ -97,10 +116,17 @@ def create_app(
         workers: recordings processed at once (threads sharing the one predictor).
         max_duration_s: longest accepted recording.
         allow_ffmpeg: decode formats libsndfile cannot (WebM, MP4) with ffmpeg through pipes when installed.
+        min_duration_s: shortest accepted recording (a shorter one is a 422).
+        read_timeout_s: deadline for the whole request body, from the end of its head (408 after it).
+        api_key: when set, ``POST /predict`` needs it (``X-API-Key`` or ``Authorization: Bearer``; 401 without).
+        client_limits: per-client concurrency and rate (default :class:`ClientLimits`'s defaults).
+        max_uploads: request bodies read at once before the service answers 503.
     """
     from emofuse.serve.package import emofuse_version
 
     queue = WorkQueue(workers=workers, queue_size=queue_size)
+    limits = client_limits if client_limits is not None else ClientLimits()
+    gate = UploadGate(max_uploads=max_uploads)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -118,12 +144,20 @@ def create_app(
     )
     app.state.queue = queue
     app.state.predictor = predictor
+    app.state.limits = limits
+    app.state.uploads = gate
+    counters = {"timed_out": 0, "unauthorised": 0}
 
     def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
     def _decode_and_predict(upload: Upload) -> dict[str, Any]:
-        wave = decode_audio(upload.audio, max_duration_s=max_duration_s, allow_ffmpeg=allow_ffmpeg)
+        wave = decode_audio(
+            upload.audio,
+            max_duration_s=max_duration_s,
+            allow_ffmpeg=allow_ffmpeg,
+            min_duration_s=min_duration_s,
+        )
         return predictor.predict_wave(wave, SAMPLE_RATE_HZ, transcript=upload.transcript).to_dict()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -137,19 +171,67 @@ def create_app(
         return Response(static[name], media_type=_STATIC_FILES[name])
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        """Liveness, the loaded model (task, labels, encoder ids) and the work queue's counters."""
+    def health(request: Request) -> dict[str, Any]:
+        """Liveness, the work queue's counters and the limits; the loaded model (task, labels, encoder ids) too
+        when the server has no API key or the request carries it."""
+        authorised = api_key is None or key_matches(presented_key(request.headers), api_key)
         return {
             "status": "ok",
             "version": emofuse_version(),
-            "model": predictor.describe(),
+            "auth": "api-key" if api_key is not None else "none",
+            **({"model": predictor.describe()} if authorised else {}),
             "queue": queue.stats(),
-            "limits": {"max_upload_bytes": max_upload_bytes, "max_duration_s": max_duration_s},
+            "uploads": {"reading": gate.reading, "rejected": gate.rejected, **counters},
+            "limits": {
+                "max_upload_bytes": max_upload_bytes,
+                "max_duration_s": max_duration_s,
+                "min_duration_s": min_duration_s,
+                "read_timeout_s": read_timeout_s,
+                "client_max_active": limits.max_active,
+                "client_rate_per_min": limits.rate_per_min,
+            },
         }
 
     @app.post("/predict", openapi_extra=_PREDICT_OPENAPI)
     async def predict(request: Request) -> Response:
         """Emotions of one uploaded recording: transcript with [SIL], class probabilities or A/V/D, stage timings."""
+        if api_key is not None and not key_matches(presented_key(request.headers), api_key):
+            counters["unauthorised"] += 1
+            return _error(
+                401,
+                "this server needs an API key: send it in the X-API-Key header (the page asks for it)",
+                headers={"WWW-Authenticate": 'Bearer realm="emofuse"'},
+            )
+        client = request.client.host if request.client is not None else "unknown"
+        try:
+            limits.acquire(client)
+        except LimitExceeded as over:
+            return _error(over.status_code, over.message, headers={"Retry-After": str(over.retry_after_s)})
+        try:
+            return await _admitted_predict(request)
+        finally:
+            limits.release(client)
+
+    async def _admitted_predict(request: Request) -> Response:
+        try:
+            gate.enter()
+        except LimitExceeded as over:
+            return _error(over.status_code, over.message, headers={"Retry-After": str(over.retry_after_s)})
+        try:  # the body first, under its deadline; the queue slot only once it is in
+            async with asyncio.timeout(read_timeout_s):
+                upload = await read_upload(request, max_audio_bytes=max_upload_bytes)
+        except TimeoutError:
+            counters["timed_out"] += 1
+            return _error(
+                408,
+                f"the upload did not arrive within {read_timeout_s:g} s; send it again over a faster link "
+                "(or a shorter recording)",
+                headers={"Connection": "close"},
+            )
+        except UploadError as exc:
+            return _error(exc.status_code, exc.message)
+        finally:
+            gate.leave()
         try:
             queue.admit()
         except QueueFull as full:
@@ -160,7 +242,6 @@ def create_app(
                 headers={"Retry-After": str(full.retry_after_s)},
             )
         try:
-            upload = await read_upload(request, max_audio_bytes=max_upload_bytes)
             result = await queue.run(_decode_and_predict, upload)
             return JSONResponse(result)
         except UploadError as exc:

@@ -217,13 +217,12 @@ class Predictor:
         Args:
             transcript: what was said, if known; used instead of ASR (aligned for ``[SIL]`` marks).
         """
-        from emofuse.audio import check_waveform, resample
+        from emofuse.audio import check_min_duration, check_waveform, resample
 
         start = time.perf_counter()
         timings: dict[str, float] = {}
         wave = resample(check_waveform(wave, sample_rate_hz, source), int(sample_rate_hz), SAMPLE_RATE_HZ)
-        if wave.size == 0:
-            raise AudioError(f"{source}: the recording holds no samples")
+        check_min_duration(wave, SAMPLE_RATE_HZ, source)
         if transcript is not None and not transcript.strip():
             transcript = None
 

@@ -169,11 +169,14 @@ def _too_big_message(max_audio_bytes: int) -> str:
     )
 
 
-def decode_audio(data: bytes, *, max_duration_s: float, allow_ffmpeg: bool = True) -> np.ndarray:
+def decode_audio(
+    data: bytes, *, max_duration_s: float, allow_ffmpeg: bool = True, min_duration_s: float = 0.0
+) -> np.ndarray:
     """Decode an uploaded file held in memory to mono float32 ``[N]`` at 16 kHz.
 
     Raises:
-        UploadError: 422 (empty file, no samples, longer than ``max_duration_s``), 415 (not a format we read).
+        UploadError: 422 (empty file, no samples, shorter than ``min_duration_s``), 413 (longer than
+            ``max_duration_s``), 415 (not a format we read).
     """
     import soundfile as sf
 
@@ -212,6 +215,12 @@ def decode_audio(data: bytes, *, max_duration_s: float, allow_ffmpeg: bool = Tru
     if frames.shape[0] == 0:
         raise UploadError(422, "the uploaded audio holds no samples (0 s); record something and try again")
     _check_duration(frames.shape[0] / rate, max_duration_s)
+    if frames.shape[0] / rate < min_duration_s:
+        raise UploadError(
+            422,
+            f"the recording is {1000 * frames.shape[0] / rate:.1f} ms long; this server needs at least "
+            f"{min_duration_s:.2f} s of audio",
+        )
     wave = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     if not np.all(np.isfinite(wave)):

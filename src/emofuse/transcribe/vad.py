@@ -42,6 +42,8 @@ def speech_probabilities(wave: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     audio = prepare_wave(wave, sample_rate_hz)
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
+    if audio.size < VAD_FRAME_SAMPLES:  # silero-vad refuses a chunk under one window ("too short"): pad it
+        audio = np.pad(audio, (0, VAD_FRAME_SAMPLES - audio.size))
     model = load_vad_model()
     with _VAD_LOCK, torch.no_grad():
         try:
