@@ -117,7 +117,10 @@ async function submit(event) {
   $("submit-button").disabled = true;
   $("busy").hidden = false;
   try {
-    const response = await fetch("/predict", { method: "POST", body: form });
+    let response = await fetch("/predict", { method: "POST", body: form, headers: keyHeaders() });
+    if (response.status === 401 && askForKey()) {
+      response = await fetch("/predict", { method: "POST", body: form, headers: keyHeaders() });
+    }
     let body = null;
     try {
       body = await response.json();
@@ -217,9 +220,22 @@ async function toggleRecording() {
   $("record-status").textContent = "recording\u2026";
 }
 
+// --- API key: a server started with --api-key-file wants it in X-API-Key; kept in this browser only ---
+const KEY_STORAGE = "emofuse-api-key";
+function keyHeaders() {
+  const key = window.localStorage.getItem(KEY_STORAGE);
+  return key ? { "X-API-Key": key } : {};
+}
+function askForKey() {
+  const key = window.prompt("This server needs an API key (ask whoever runs it):");
+  if (!key) return false;
+  window.localStorage.setItem(KEY_STORAGE, key.trim());
+  return true;
+}
+
 async function loadModelInfo() {
   try {
-    const health = await (await fetch("/health")).json();
+    const health = await (await fetch("/health", { headers: keyHeaders() })).json();
     const m = health.model || {};
     const what = m.task === "avd" ? (m.avd_names || []).join(", ") : (m.labels || []).join(", ");
     const branches = Object.keys(m.branches || {}).join(" + ");
