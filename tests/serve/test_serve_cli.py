@@ -22,7 +22,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch, predictor, package_dir: Path) -> lis
 
     calls: list = []
 
-    def from_pretrained(directory, asr_backend=None, asr_model=None):  # noqa: ANN001, ANN202
+    def from_pretrained(directory, asr_backend=None, asr_model=None, **_options):  # noqa: ANN001, ANN003, ANN202
         assert Path(directory) == package_dir
         calls.append(asr_backend)
         return predictor

@@ -117,6 +117,12 @@ def predict(
     json_lines: bool = typer.Option(
         False, "--json", help="Print one JSON object per recording (JSON lines)."
     ),
+    allow_model: list[str] = typer.Option(
+        [],
+        "--allow-model",
+        help="A model id or folder the package may load beyond emofuse's offline models and its own files "
+        "(repeatable; only for packages you trust).",
+    ),
 ) -> None:
     """Recognise emotion in recordings: transcript with [SIL], class probabilities and top class (or A/V/D)."""
     from rich.console import Console
@@ -133,7 +139,9 @@ def predict(
     out = Console()
     err = Console(stderr=True)
     with err.status(f"loading model {model} ..."):
-        predictor = Predictor.from_pretrained(model, asr_backend=asr_backend, asr_model=asr_model)
+        predictor = Predictor.from_pretrained(
+            model, asr_backend=asr_backend, asr_model=asr_model, allow_models=allow_model
+        )
 
     if len(files) == 1:
         result = predictor.predict_file(files[0], transcript=transcript).to_dict()

@@ -81,6 +81,12 @@ def serve(
     warmup: bool = typer.Option(
         True, "--warmup/--no-warmup", help="Run the pipeline once before taking requests."
     ),
+    allow_model: list[str] = typer.Option(
+        [],
+        "--allow-model",
+        help="A model id or folder the package may load beyond emofuse's offline models and its own files "
+        "(repeatable; only for packages you trust).",
+    ),
 ) -> None:
     """Serve a model: POST /predict, GET /health, the API docs at /docs and a web page at /."""
     import uvicorn
@@ -126,6 +132,7 @@ def serve(
         client_rate_per_min=client_rate_per_min,
         max_uploads=max_uploads,
         torch_threads=max(1, cores // workers) if workers > 1 else None,
+        allow_models=tuple(allow_model),
     )
     os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout_s)
     console = Console(stderr=True)
@@ -139,7 +146,9 @@ def serve(
         )
         uvicorn.run(app, host=host, port=port, log_level="info", http=protocol)
         return
-    load_model(model, build_encoders=False)  # a bad package fails here, once, not in every worker
+    own_asr = asr_backend is None and asr_model is None
+    # a bad package fails here, once, not in every worker
+    load_model(model, build_encoders=False, allow_models=allow_model, check_asr=own_asr)
     os.environ[SETTINGS_ENV] = settings.to_env()
     console.print(
         f"emofuse serving {model} on [bold]http://{host}:{port}/[/] with {workers} worker processes "

@@ -31,6 +31,7 @@ def load_pretrained(loader: Any, name: str, what: str, **kwargs: Any) -> Any:
         import transformers
 
         transformers.utils.logging.disable_progress_bar()
+        kwargs["trust_remote_code"] = False  # never run code shipped with a model's files
         return loader.from_pretrained(name, **kwargs)
     except Exception as exc:
         hint = (

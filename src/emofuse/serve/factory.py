@@ -38,6 +38,7 @@ class ServeSettings:
     client_rate_per_min: float = 120.0
     max_uploads: int = 64
     torch_threads: int | None = None
+    allow_models: tuple[str, ...] = ()
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -47,7 +48,9 @@ class ServeSettings:
         raw = (environ if environ is not None else os.environ).get(SETTINGS_ENV)
         if raw is None:
             raise RuntimeError(f"{SETTINGS_ENV} is not set: start worker processes through `emofuse serve`")
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        data["allow_models"] = tuple(data.get("allow_models") or ())
+        return cls(**data)
 
 
 def build_app(settings: ServeSettings, predictor: Any = None) -> Any:

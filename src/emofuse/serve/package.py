@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -323,7 +324,13 @@ def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>"
     return encoders
 
 
-def load_model(directory: str | os.PathLike[str], *, build_encoders: bool = True) -> PackagedModel:
+def load_model(
+    directory: str | os.PathLike[str],
+    *,
+    build_encoders: bool = True,
+    allow_models: Sequence[str] = (),
+    check_asr: bool = True,
+) -> PackagedModel:
     """Load a packaged model directory (``config.json`` + ``model.safetensors``).
 
     Args:
@@ -331,6 +338,9 @@ def load_model(directory: str | os.PathLike[str], *, build_encoders: bool = True
         build_encoders: build the branch encoders now and check that each has its packaged ``encoder_id`` (an id
             depends on the encoder's code version and, for pretrained encoders, on the model files, so this needs
             the encoders' libraries); False defers that to the first :meth:`PackagedModel.encoders` call.
+        allow_models: models the user allows the package to name beyond emofuse's offline ones and its own
+            files (``--allow-model``); see :mod:`emofuse.serve.trust`.
+        check_asr: also check the package's ASR model (False when the user chose their own).
 
     Raises:
         ModelLoadError: the directory is missing, tampered or inconsistent (message names the file and key).
@@ -341,7 +351,14 @@ def load_model(directory: str | os.PathLike[str], *, build_encoders: bool = True
     if not root.is_dir():
         raise ModelLoadError(f"model directory not found: {root} (pass the folder holding config.json)")
     config_path = root / CONFIG_FILE
-    config = _parse_config(_read_json_file(config_path, "the model configuration"), config_path)
+    raw_config = _read_json_file(config_path, "the model configuration")
+    config = _parse_config(raw_config, config_path)
+    if isinstance(raw_config, dict):
+        from emofuse.serve.trust import check_model_sources
+
+        if not check_asr:
+            raw_config = {k: v for k, v in raw_config.items() if k != "text_source"}
+        check_model_sources(raw_config, root, allowed=allow_models, where=str(config_path))
     weights_path = root / config.weights.file
     shapes = _safetensors_shapes(weights_path)
     actual_sha = file_sha256(weights_path)

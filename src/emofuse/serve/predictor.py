@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,10 +126,14 @@ class Predictor:
         *,
         asr_model: str | None = None,
         warmup: bool = False,
+        allow_models: Sequence[str] = (),
     ) -> Predictor:
         """Load the package in ``directory`` and build its encoders and ASR backend (a bad package or encoder
-        fails here). Backends that load weights lazily do so on the first call, or now with ``warmup=True``."""
-        predictor = cls(load_model(directory), asr_backend=asr_backend, asr_model=asr_model)
+        fails here). Backends that load weights lazily do so on the first call, or now with ``warmup=True``.
+        ``allow_models``: models the package may name beyond emofuse's offline ones (:mod:`emofuse.serve.trust`)."""
+        own_asr = asr_backend is None and asr_model is None
+        packaged = load_model(directory, allow_models=allow_models, check_asr=own_asr)
+        predictor = cls(packaged, asr_backend=asr_backend, asr_model=asr_model)
         predictor.transcriber()
         if warmup:
             predictor.warmup()
