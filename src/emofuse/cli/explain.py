@@ -196,6 +196,11 @@ def tokens(
         None, "--target", help="Class (or A/V/D dimension) to explain; default: the predicted class."
     ),
     n_steps: int = typer.Option(64, "--steps", min=2, help="Integrated-gradients steps."),
+    allow_model: list[str] = typer.Option(
+        [],
+        "--allow-model",
+        help="A model id or folder the package may load (repeatable; trusted packages only).",
+    ),
 ) -> None:
     """Integrated-gradients attributions of the prediction over the transcript's tokens (with [SIL])."""
     import numpy as np
@@ -208,7 +213,7 @@ def tokens(
     from emofuse.train.collate import collate
 
     console = _console()
-    predictor = Predictor.from_pretrained(model)
+    predictor = Predictor.from_pretrained(model, allow_models=allow_model)
     packaged = predictor.packaged
     branches = packaged.config.branches
     text_branches = [n for n, b in branches.items() if b.input != "audio"]

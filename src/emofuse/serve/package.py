@@ -470,5 +470,11 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         recipe=config.recipe,
         source={"system": config.system, "seed": config.seed, "fold": config.fold},
     )
-    load_model(out, build_encoders=False)
+    from emofuse.serve.trust import named_models
+
+    # the run's own models: whoever exports a run trained with them (loading the package elsewhere is checked)
+    own = [
+        str(v) for _, v in named_models({"branches": branches, "text_source": raw.get("text_source") or {}})
+    ]
+    load_model(out, build_encoders=False, allow_models=own)
     return out

@@ -67,6 +67,29 @@ def model_allowed(value: str, package_dir: Path, allowed: Iterable[str]) -> bool
     return own.exists() and _inside(own, package_dir)
 
 
+def named_models(config: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``(key path, value)`` of every model a package config names (encoder specs, the ASR options)."""
+    named: list[tuple[str, Any]] = []
+    for name, branch in (config.get("branches") or {}).items():
+        spec = branch.get("encoder") if isinstance(branch, Mapping) else None
+        if isinstance(spec, str) and spec.strip().startswith("{"):
+            from emofuse.encoders.registry import spec_to_dict
+
+            spec = spec_to_dict(spec)
+        if isinstance(spec, Mapping):
+            named += [
+                (f"branches.{name}.encoder.{k}", spec.get(k)) for k in MODEL_KEYS if spec.get(k) is not None
+            ]
+    text_source = config.get("text_source") or {}
+    options = text_source.get("options") if isinstance(text_source, Mapping) else None
+    for key in MODEL_KEYS:
+        if isinstance(options, Mapping) and options.get(key) is not None:
+            named.append((f"text_source.options.{key}", options[key]))
+        if isinstance(text_source, Mapping) and text_source.get(key) is not None:
+            named.append((f"text_source.{key}", text_source[key]))
+    return named
+
+
 def check_model_sources(
     config: Mapping[str, Any],
     package_dir: str | os.PathLike[str],
@@ -93,24 +116,7 @@ def check_model_sources(
         )
     allowed = list(allowed)
     root = Path(package_dir)
-    named: list[tuple[str, Any]] = []
-    for name, branch in (config.get("branches") or {}).items():
-        spec = branch.get("encoder") if isinstance(branch, Mapping) else None
-        if isinstance(spec, str) and spec.strip().startswith("{"):
-            from emofuse.encoders.registry import spec_to_dict
-
-            spec = spec_to_dict(spec)
-        if isinstance(spec, Mapping):
-            named += [
-                (f"branches.{name}.encoder.{k}", spec.get(k)) for k in MODEL_KEYS if spec.get(k) is not None
-            ]
-    text_source = config.get("text_source") or {}
-    options = text_source.get("options") if isinstance(text_source, Mapping) else None
-    for key in MODEL_KEYS:
-        if isinstance(options, Mapping) and options.get(key) is not None:
-            named.append((f"text_source.options.{key}", options[key]))
-        if isinstance(text_source, Mapping) and text_source.get(key) is not None:
-            named.append((f"text_source.{key}", text_source[key]))
+    named = named_models(config)
     for key, value in named:
         if not isinstance(value, str):
             raise ModelLoadError(f"{where}: {key} must be a model name or folder, got {short_repr(value)}")
