@@ -341,6 +341,35 @@ def check_leaks_bad_splits(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str]
     return [*argv, "--splits", str(tmp / "folds.json")], ["folds.json"]
 
 
+def serve_exposed_without_key(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    return ["serve", "--model", str(tmp / "pkg"), "--host", "0.0.0.0"], ["--host 0.0.0.0", "--api-key-file"]
+
+
+def serve_short_key(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    (tmp / "key.txt").write_text("short\n")
+    return ["serve", "--model", str(tmp / "pkg"), "--api-key-file", str(tmp / "key.txt")], ["key.txt", "16"]
+
+
+def serve_missing_key_file(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    return ["serve", "--model", str(tmp / "pkg"), "--api-key-file", str(tmp / "nokey.txt")], ["nokey.txt"]
+
+
+def predict_tiny_wav(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    from emofuse.audio import write_wav
+
+    write_wav(tmp / "tiny.wav", np.full(10, 0.1, dtype=np.float32), SR_HZ)
+    mp.setattr("emofuse.serve.predictor.Predictor.from_pretrained", _stub_from_pretrained)
+    return ["predict", str(tmp / "tiny.wav"), "--model", str(tmp / "pkg")], ["tiny.wav", "0.6 ms"]
+
+
+def _stub_from_pretrained(directory: object, *args: object, **kwargs: object) -> object:
+    """A Predictor around nothing: the duration check comes before any model is used."""
+    from emofuse.serve.predictor import Predictor
+
+    predictor = Predictor.__new__(Predictor)
+    return predictor
+
+
 CASES: dict[str, Case] = {
     "empty_csv": Case(empty_csv),
     "empty_jsonl": Case(empty_jsonl),
@@ -370,6 +399,10 @@ CASES: dict[str, Case] = {
     "predict_package_not_json": Case(predict_package_not_json),
     "split_bad_folds_number": Case(split_bad_folds_number),
     "check_leaks_bad_splits": Case(check_leaks_bad_splits),
+    "serve_exposed_without_key": Case(serve_exposed_without_key),
+    "serve_short_key": Case(serve_short_key),
+    "serve_missing_key_file": Case(serve_missing_key_file),
+    "predict_tiny_wav": Case(predict_tiny_wav),
 }
 
 
