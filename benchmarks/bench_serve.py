@@ -9,6 +9,14 @@
    to 30 times). Reports p50/p99 latency of the answered requests (retries included), throughput, 503s met,
    errors, and the process's peak resident memory (sampled every 20 ms; baseline before the test).
 
+3. **Worker processes** (``--processes``): real ``emofuse serve`` servers in subprocesses. (a) Throughput of
+   ``--clients`` (50) loopback clients with 1 worker process vs 2, A/B/A/B, with the load average beside it;
+   (b) ``--bursts`` (10) bursts of 50 clients through ASR on 2 processes x 2 inference threads each (the
+   configuration whose shared silero-VAD crashed before it had a lock): crashes = worker deaths, signals or
+   dropped connections; (c) 20 slow clients (a complete head, then the body one byte every 0.5 s) beside 10
+   real ones on one worker with ``--read-timeout-s 5``: real ones served, slow ones cut (408) after the deadline.
+   Writes ``benchmarks/results/serve_processes.json``.
+
 The model is ``--model DIR`` (a package), or by default an untrained package of the offline stack (MFCC +
 MiniLM over the ASR transcript with ``[SIL]``, Whisper tiny.en as ASR): stage times depend on the encoders and
 the ASR, not on the weights. Writes ``benchmarks/results/serve.json``. Run:
@@ -250,6 +258,182 @@ def bench_load(predictor: Any, payload: bytes, args: argparse.Namespace) -> dict
     }
 
 
+# ------------------------------------------------------------------------------ worker processes (issue 14/15)
+
+
+class _ServeProcess:
+    """``emofuse serve`` in a subprocess on a free loopback port; ready once every worker has started."""
+
+    def __init__(self, package: Path, workers: int, log_path: Path, *extra: str) -> None:
+        import subprocess
+        import sys
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.workers = workers
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in __exit__
+        cmd = [
+            sys.executable, "-m", "emofuse.cli.main", "serve", "--model", str(package), "--port", str(self.port),
+            "--workers", str(workers), "--client-max-active", "0", "--client-rate-per-min", "0", *extra,
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def __enter__(self) -> _ServeProcess:
+        deadline = time.monotonic() + 300
+        while self.log_path.read_text().count("Application startup complete") < self.workers:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"emofuse serve did not start: {self.log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+        self._log.close()
+
+    def crashes(self) -> list[str]:
+        """Lines of the server's log that tell of a dead worker or a fatal signal."""
+        words = ("died", "Segmentation fault", "Fatal Python error", "SIGSEGV", "Traceback")
+        return [line for line in self.log_path.read_text().splitlines() if any(w in line for w in words)]
+
+
+def _load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _burst(port: int, payload: bytes, clients: int, transcript: str | None) -> dict[str, Any]:
+    import httpx
+
+    out: dict[str, list] = {"latency_s": [], "errors": [], "rejections": []}
+    url = f"http://127.0.0.1:{port}/predict"
+
+    async def run() -> float:
+        async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=clients + 5)) as http:
+            start = time.perf_counter()
+            await asyncio.gather(*(_client(http, url, payload, transcript, 1, out) for _ in range(clients)))
+            return time.perf_counter() - start
+
+    wall_s = asyncio.run(run())
+    return {
+        "answered": len(out["latency_s"]),
+        "errors": len(out["errors"]),
+        "error_examples": out["errors"][:2],
+        "rejections_503_retried": len(out["rejections"]),
+        "wall_s": round(wall_s, 2),
+        "throughput_per_s": round(len(out["latency_s"]) / wall_s, 3),
+    }
+
+
+def _slow_client(port: int, body: bytes, interval_s: float, result: dict[str, Any]) -> None:
+    start = time.monotonic()
+    answer = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+            head = (
+                "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            sock.sendall(head.encode())
+            sock.settimeout(interval_s)
+            for byte in body:
+                try:
+                    sock.sendall(bytes([byte]))
+                    answer += sock.recv(4096)
+                except TimeoutError:
+                    continue
+                if answer:
+                    break
+    except OSError as exc:
+        result["error"] = repr(exc)
+    result["status"] = int(answer.split()[1]) if answer.startswith(b"HTTP/1.1") else None
+    result["after_s"] = round(time.monotonic() - start, 2)
+
+
+def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    import statistics as stats
+
+    result: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_before": _load_average()}
+    # (a) throughput, 1 vs 2 worker processes, A/B/A/B, given transcripts (the model and alignment, no Whisper)
+    rounds: dict[str, list[float]] = {"1": [], "2": []}
+    loads: list[float] = []
+    for workers in (1, 2, 1, 2):
+        with _ServeProcess(package, workers, root / f"serve{workers}.log", "--queue-size", "64") as server:
+            _burst(server.port, payload, 4, SHORT_TEXT)  # warm every worker
+            loads.append(_load_average())
+            burst = _burst(server.port, payload, args.clients, SHORT_TEXT)
+            rounds[str(workers)].append(burst["throughput_per_s"])
+            result.setdefault("throughput_runs", []).append({"workers": workers, **burst, "load": loads[-1]})
+    one, two = stats.median(rounds["1"]), stats.median(rounds["2"])
+    result["throughput"] = {
+        "clients": args.clients,
+        "req_per_s_1_process": one,
+        "req_per_s_2_processes": two,
+        "ratio_2_to_1": round(two / one, 2) if one else None,
+        "load_average_during": loads,
+    }
+    # (b) bursts through ASR on 2 processes x 2 threads: crashes
+    with _ServeProcess(package, 2, root / "bursts.log", "--threads", "2", "--queue-size", "64") as server:
+        bursts = [_burst(server.port, payload, args.clients, None) for _ in range(args.bursts)]
+        alive = server.proc.poll() is None
+        crashes = server.crashes()
+    result["bursts"] = {
+        "bursts": args.bursts,
+        "clients_per_burst": args.clients,
+        "processes": 2,
+        "threads_per_process": 2,
+        "answered": sum(b["answered"] for b in bursts),
+        "errors": sum(b["errors"] for b in bursts),
+        "crash_lines": crashes[:5],
+        "crashes": len(crashes) + (0 if alive else 1),
+        "server_alive_after": alive,
+        "load_average_after": _load_average(),
+    }
+    # (c) 20 slow clients beside 10 real ones
+    boundary_body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
+        + payload
+        + b"\r\n--XyZ--\r\n"
+    )
+    with _ServeProcess(
+        package, 1, root / "slow.log", "--read-timeout-s", "5", "--queue-size", "16"
+    ) as server:
+        _burst(server.port, payload, 2, SHORT_TEXT)  # warm
+        alone = _burst(server.port, payload, 10, SHORT_TEXT)  # the same 10 without slow clients, for scale
+        slow = [{} for _ in range(20)]
+        threads = [
+            threading.Thread(target=_slow_client, args=(server.port, boundary_body, 0.5, r)) for r in slow
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # every slow client holds a connection and dribbles
+        real = _burst(server.port, payload, 10, SHORT_TEXT)
+        for t in threads:
+            t.join(timeout=120)
+    statuses = [r.get("status") for r in slow]
+    result["slow_clients"] = {
+        "slow": len(slow),
+        "real": 10,
+        "read_timeout_s": 5,
+        "real_answered_200": real["answered"],
+        "real_errors": real["errors"],
+        "real_wall_s": real["wall_s"],
+        "real_rejections_503_retried": real["rejections_503_retried"],
+        "real_alone_wall_s": alone["wall_s"],
+        "slow_408": statuses.count(408),
+        "slow_other_status": [s for s in statuses if s != 408],
+        "slow_cut_after_s_min": min(r["after_s"] for r in slow),
+        "slow_cut_after_s_max": max(r["after_s"] for r in slow),
+    }
+    result["load_average_after"] = _load_average()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="packaged model directory (default: an untrained package)")
@@ -262,6 +446,10 @@ def main() -> None:
         "--asr", action="store_true", help="load test through ASR (default: given transcript)"
     )
     parser.add_argument("--quick", action="store_true", help="3 repeats, 20 clients")
+    parser.add_argument(
+        "--processes", action="store_true", help="only the worker-process benchmarks (serve_processes.json)"
+    )
+    parser.add_argument("--bursts", type=int, default=10, help="bursts of --clients for the crash count")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
     args = parser.parse_args()
     if args.quick:
@@ -272,6 +460,23 @@ def main() -> None:
     from emofuse.io import atomic_write_json
     from emofuse.serve.predictor import Predictor
     from emofuse.synth import speak
+
+    if args.processes:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            package = args.model or build_untrained_package(root)
+            clip = speak(SHORT_TEXT, root / "clip.wav")
+            buffer = io.BytesIO()
+            sf.write(buffer, sf.read(str(clip), dtype="float32")[0], 16_000, format="WAV", subtype="PCM_16")
+            processes = bench_processes(package, buffer.getvalue(), args, root)
+        processes["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count()}
+        processes["note"] = (
+            "2 cores shared with other developers' work: the load average beside each figure says how idle they were"
+        )
+        out = args.out.with_name("serve_processes.json")
+        atomic_write_json(out, processes)
+        print(json.dumps(processes, indent=2))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
