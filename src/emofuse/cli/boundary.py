@@ -61,7 +61,7 @@ def error_line(exc: BaseException) -> str:
             exc.errno or -1, "check the path and that the disk has room, then run it again"
         )
         reason = exc.strerror or type(exc).__name__
-        return _printable(f"{where}: {reason}; {advice}. Finished work is kept; the command resumes.")
+        return _printable(f"{where}: {reason}; {advice}. Finished work is kept: run the same command again to resume.")
     if isinstance(exc, UnicodeError):
         return _printable(
             f"a file or name is not valid UTF-8 text ({short_repr(exc)}); save text files as UTF-8 and "
@@ -74,6 +74,7 @@ def error_line(exc: BaseException) -> str:
 
 
 def fail(exc: BaseException, code: int) -> NoReturn:
+    """Print ``exc`` as one ``error:`` line on stderr (after its traceback with ``--debug``) and exit ``code``."""
     from rich.console import Console
     from rich.markup import escape
 
