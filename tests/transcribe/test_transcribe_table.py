@@ -249,3 +249,17 @@ def test_read_transcripts_names_bad_files(tmp_path) -> None:  # noqa: ANN001
     bad.write_text('{"utterance_id": "a"}\n{not json\n')
     with pytest.raises(TranscriptionError, match="line 2"):
         read_transcripts(bad)
+
+
+def test_truncated_file_is_reported_and_with_skip_errors_listed(aligner, phrase_files, tmp_path) -> None:  # noqa: ANN001
+    paths, texts = phrase_files
+    cut = tmp_path / "cut.wav"
+    data = paths[1].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # the header still promises the whole phrase
+    table = _table([paths[0], cut], texts[:2])
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(AudioError, match=r"u1 .*cut\.wav.*truncated"):
+        transcribe_table(table, aligner, out, progress=False, vad=False, cache=False)
+    frame = transcribe_table(table, aligner, out, progress=False, vad=False, cache=False, skip_errors=True)
+    assert frame["utterance_id"].tolist() == ["u0"]
+    assert "cut.wav" in frame.attrs["errors"][0] and "truncated" in frame.attrs["errors"][0]

@@ -61,7 +61,9 @@ def error_line(exc: BaseException) -> str:
             exc.errno or -1, "check the path and that the disk has room, then run it again"
         )
         reason = exc.strerror or type(exc).__name__
-        return _printable(f"{where}: {reason}; {advice}. Finished work is kept: run the same command again to resume.")
+        return _printable(
+            f"{where}: {reason}; {advice}. Finished work is kept: run the same command again to resume."
+        )
     if isinstance(exc, UnicodeError):
         return _printable(
             f"a file or name is not valid UTF-8 text ({short_repr(exc)}); save text files as UTF-8 and "

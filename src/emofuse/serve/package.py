@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emofuse.errors import EmofuseError, ModelLoadError
+from emofuse.errors import EmofuseError, ModelLoadError, short_repr
 from emofuse.hashing import file_sha256
 from emofuse.io import atomic_write_bytes, atomic_write_json
 from emofuse.train.rundir import BranchRecord, RunDir
@@ -312,11 +312,11 @@ def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>"
             encoder = build_encoder(branch.encoder)
         except EmofuseError as exc:
             raise ModelLoadError(
-                f"{where}: branch {name!r}: cannot build encoder {branch.encoder!r}: {exc}"
+                f"{where}: branch {name!r}: cannot build encoder {short_repr(branch.encoder)}: {exc}"
             ) from exc
         if encoder.encoder_id != branch.encoder_id:
             raise ModelLoadError(
-                f"{where}: branch {name!r}: encoder spec {branch.encoder!r} gives encoder id {encoder.encoder_id!r}, "
+                f"{where}: branch {name!r}: encoder spec {short_repr(branch.encoder)} gives encoder id {encoder.encoder_id!r}, "
                 f"but the model was trained on {branch.encoder_id!r}; the spec was edited or this emofuse computes "
                 "that encoder differently. Use the emofuse version that trained the model, or re-train."
             )

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from emofuse.audio import SAMPLE_RATE_HZ
-from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError
+from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError, short_repr
 from emofuse.serve.package import PackagedModel, load_model
 from emofuse.transcribe.source import TextSource
 from emofuse.transcribe.types import Transcript
@@ -170,7 +170,7 @@ class Predictor:
                     except Exception as exc:
                         raise ModelLoadError(
                             f"cannot build the ASR backend {self.asr_backend!r} "
-                            f"with options {self.text_source.transcriber_options()}: {exc}"
+                            f"with options {short_repr(self.text_source.transcriber_options())}: {exc}"
                         ) from exc
         return self._transcriber
 
