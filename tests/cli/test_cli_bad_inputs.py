@@ -370,6 +370,21 @@ def _stub_from_pretrained(directory: object, *args: object, **kwargs: object) ->
     return predictor
 
 
+def transcribe_read_only(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    _wav(tmp / "a.wav")
+    _fail_writes(mp, errno.EROFS)
+    argv = ["transcribe", str(tmp / "a.wav"), "--out", str(tmp / "t.jsonl"), "--no-cache", "--no-progress"]
+    return [*argv, "--no-vad"], ["t.jsonl", "read-only"]
+
+
+def run_read_only(tmp: Path, mp: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    table = _table(tmp)
+    _fail_writes(mp, errno.EROFS)
+    argv = ["run", "pepino2020/audio", "--corpus", str(table), "--out", str(tmp / "runs")]
+    kfold = ["--set", "protocols.iemocap.kind=speaker-kfold", "--set", "protocols.iemocap.k=2"]
+    return [*argv, "--set", "features.audio.encoder=spectral.mfcc40", *kfold], ["read-only"]
+
+
 CASES: dict[str, Case] = {
     "empty_csv": Case(empty_csv),
     "empty_jsonl": Case(empty_jsonl),
@@ -403,6 +418,8 @@ CASES: dict[str, Case] = {
     "serve_short_key": Case(serve_short_key),
     "serve_missing_key_file": Case(serve_missing_key_file),
     "predict_tiny_wav": Case(predict_tiny_wav),
+    "transcribe_read_only": Case(transcribe_read_only),
+    "run_read_only": Case(run_read_only),
 }
 
 
