@@ -305,3 +305,32 @@ def test_fuzz_upload_parser_refuses_cleanly(parts: list[bytes], chunk: int, cont
         assert exc.status_code in (413, 415, 422) and exc.message
         return
     assert isinstance(upload, Upload) and len(upload.audio) <= 200
+
+
+# ------------------------------------------------------------------------------------- CLI and settings
+
+
+def test_loopback_hosts_and_worker_settings_round_trip(tmp_path: Any) -> None:
+    from emofuse.cli.serve import is_loopback
+    from emofuse.serve.factory import SETTINGS_ENV, ServeSettings, build_app
+
+    assert [
+        is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "10.1.2.3", "myhost")
+    ] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(KEY + "\n")
+    settings_ = ServeSettings(
+        model="m", api_key_file=str(key_file), allow_models=("a/b",), read_timeout_s=3.0
+    )
+    assert ServeSettings.from_env({SETTINGS_ENV: settings_.to_env()}) == settings_
+    app = build_app(settings_, predictor=StubPredictor())
+    answers = asyncio.run(_post_all(app, [{}, {"headers": {"X-API-Key": KEY}}]))
+    assert [r.status_code for r in answers] == [401, 200]  # each worker reads the key from its file
