@@ -356,9 +356,23 @@ def _slow_client(port: int, body: bytes, interval_s: float, result: dict[str, An
 
 
 def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    import statistics as stats
 
     result: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_before": _load_average()}
+    parts = set(args.parts.split(","))
+    if "throughput" in parts:
+        result.update(_bench_throughput(package, payload, args, root))
+    if "bursts" in parts:
+        result["bursts"] = _bench_bursts(package, payload, args, root)
+    if "slow" in parts:
+        result["slow_clients"] = _bench_slow(package, payload, root)
+    result["load_average_after"] = _load_average()
+    return result
+
+
+def _bench_throughput(package: Path, payload: bytes, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    import statistics as stats
+
+    result: dict[str, Any] = {"throughput_runs": []}
     # (a) throughput, 1 vs 2 worker processes, A/B/A/B, given transcripts (the model and alignment, no Whisper)
     rounds: dict[str, list[float]] = {"1": [], "2": []}
     loads: list[float] = []
@@ -368,7 +382,7 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
             loads.append(_load_average())
             burst = _burst(server.port, payload, args.clients, SHORT_TEXT)
             rounds[str(workers)].append(burst["throughput_per_s"])
-            result.setdefault("throughput_runs", []).append({"workers": workers, **burst, "load": loads[-1]})
+            result["throughput_runs"].append({"workers": workers, **burst, "load": loads[-1]})
     one, two = stats.median(rounds["1"]), stats.median(rounds["2"])
     result["throughput"] = {
         "clients": args.clients,
@@ -377,12 +391,16 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
         "ratio_2_to_1": round(two / one, 2) if one else None,
         "load_average_during": loads,
     }
+    return result
+
+
+def _bench_bursts(package: Path, payload: bytes, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     # (b) bursts through ASR on 2 processes x 2 threads: crashes
     with _ServeProcess(package, 2, root / "bursts.log", "--threads", "2", "--queue-size", "64") as server:
         bursts = [_burst(server.port, payload, args.clients, None) for _ in range(args.bursts)]
         alive = server.proc.poll() is None
         crashes = server.crashes()
-    result["bursts"] = {
+    return {
         "bursts": args.bursts,
         "clients_per_burst": args.clients,
         "processes": 2,
@@ -394,6 +412,9 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
         "server_alive_after": alive,
         "load_average_after": _load_average(),
     }
+
+
+def _bench_slow(package: Path, payload: bytes, root: Path) -> dict[str, Any]:
     # (c) 20 slow clients beside 10 real ones
     boundary_body = (
         b'--XyZ\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'
@@ -416,7 +437,7 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
         for t in threads:
             t.join(timeout=120)
     statuses = [r.get("status") for r in slow]
-    result["slow_clients"] = {
+    return {
         "slow": len(slow),
         "real": 10,
         "read_timeout_s": 5,
@@ -430,8 +451,6 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
         "slow_cut_after_s_min": min(r["after_s"] for r in slow),
         "slow_cut_after_s_max": max(r["after_s"] for r in slow),
     }
-    result["load_average_after"] = _load_average()
-    return result
 
 
 def main() -> None:
@@ -450,6 +469,11 @@ def main() -> None:
         "--processes", action="store_true", help="only the worker-process benchmarks (serve_processes.json)"
     )
     parser.add_argument("--bursts", type=int, default=10, help="bursts of --clients for the crash count")
+    parser.add_argument(
+        "--parts",
+        default="throughput,bursts,slow",
+        help="with --processes: which parts to run; the others keep their figures in serve_processes.json",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
     args = parser.parse_args()
     if args.quick:
@@ -474,6 +498,8 @@ def main() -> None:
             "2 cores shared with other developers' work: the load average beside each figure says how idle they were"
         )
         out = args.out.with_name("serve_processes.json")
+        if out.is_file():  # keep the figures of the parts not run this time
+            processes = {**json.loads(out.read_text(encoding="utf-8")), **processes}
         atomic_write_json(out, processes)
         print(json.dumps(processes, indent=2))
         return
