@@ -33,7 +33,7 @@ def _encoder_model(value: str) -> Any:
 
 def _asr_model(value: str) -> Any:
     def edit(config: dict[str, Any]) -> None:
-        config["text_source"].setdefault("options", {})["model"] = value
+        config["text_source"]["model"] = value
 
     return edit
 
@@ -44,7 +44,7 @@ def _asr_model(value: str) -> Any:
         (_encoder_model("/somewhere/else/bert"), "branches.text.encoder.model"),
         (_encoder_model("bert-base-uncased"), "branches.text.encoder.model"),  # a hub id: the network
         (_encoder_model("../outside"), "branches.text.encoder.model"),
-        (_asr_model("openai/whisper-large-v3"), "text_source.options.model"),
+        (_asr_model("openai/whisper-large-v3"), "text_source.model"),
     ],
 )
 def test_a_package_naming_other_models_is_refused(

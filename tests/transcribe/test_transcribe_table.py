@@ -259,7 +259,9 @@ def test_truncated_file_is_reported_and_with_skip_errors_listed(aligner, phrase_
     table = _table([paths[0], cut], texts[:2])
     out = tmp_path / "out.jsonl"
     with pytest.raises(AudioError, match=r"u1 .*cut\.wav.*truncated"):
-        transcribe_table(table, aligner, out, progress=False, vad=False, cache=False)
-    frame = transcribe_table(table, aligner, out, progress=False, vad=False, cache=False, skip_errors=True)
+        transcribe_table(table, aligner, out, progress=False, text_source=ALIGN, cache=False)
+    frame = transcribe_table(
+        table, aligner, out, progress=False, text_source=ALIGN, cache=False, skip_errors=True
+    )
     assert frame["utterance_id"].tolist() == ["u0"]
     assert "cut.wav" in frame.attrs["errors"][0] and "truncated" in frame.attrs["errors"][0]

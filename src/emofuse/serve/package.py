@@ -473,8 +473,6 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     from emofuse.serve.trust import named_models
 
     # the run's own models: whoever exports a run trained with them (loading the package elsewhere is checked)
-    own = [
-        str(v) for _, v in named_models({"branches": branches, "text_source": raw.get("text_source") or {}})
-    ]
+    own = [str(v) for _, v in named_models(_read_json_file(out / CONFIG_FILE, "the model configuration"))]
     load_model(out, build_encoders=False, allow_models=own)
     return out

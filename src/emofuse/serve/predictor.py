@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from emofuse.audio import SAMPLE_RATE_HZ
-from emofuse.errors import AudioError, EmofuseError, ModelLoadError, TranscriptionError, short_repr
+from emofuse.errors import EmofuseError, ModelLoadError, TranscriptionError, short_repr
 from emofuse.serve.package import PackagedModel, load_model
 from emofuse.transcribe.source import TextSource
 from emofuse.transcribe.types import Transcript
