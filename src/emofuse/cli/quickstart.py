@@ -48,7 +48,8 @@ class QuickstartSettings:
         max_epochs / batch_size: per run. The recipes' own are 30 epochs of batch 32 (pepino2020 does not print
             them); on the demo's 144 training utterances per fold the quickstart uses 10 epochs of batch 16
             (90 optimiser steps, 40 of them warm-up), which keeps the 72 runs under 5 minutes on 2 cores.
-        torch_threads: CPU threads for torch while training (None: torch's default, all cores).
+        torch_threads: CPU threads for torch per training run.
+        workers: runs trained at once in worker processes (0: as many as the cores hold, ``torch_threads`` each).
         systems: which pepino2020 systems (single-modality sources of pre-trained systems run first anyway).
         beam_size: Whisper beam size.
     """
@@ -62,7 +63,8 @@ class QuickstartSettings:
     batch_size: int | None = 16
     systems: tuple[str, ...] = SYSTEMS
     beam_size: int = 5
-    torch_threads: int | None = None
+    torch_threads: int = 1
+    workers: int = 0
 
     @classmethod
     def fast(cls) -> QuickstartSettings:
@@ -223,6 +225,7 @@ def run_quickstart(
 
     # 4. train + report over seeds x speaker-independent folds
     from emofuse.corpus.protocols import SplitFile, make_folds, write_splits
+    from emofuse.train.parallel import default_workers
     from emofuse.train.runner import run_experiment
 
     done = _stage("train", console, times)
@@ -258,6 +261,7 @@ def run_quickstart(
         extract_missing=False,
         progress=progress,
         torch_threads=settings.torch_threads,
+        workers=settings.workers or default_workers(10**6, settings.torch_threads),
     )
     report = result.report
     if report is None:
@@ -325,6 +329,10 @@ def quickstart(
         False, "--fast", help="A smaller, quicker run: 6 speakers x 4 per class, 1 seed, 3 folds, 15 epochs."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch per training run."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Runs trained at once in worker processes (0: as many as the cores hold)."
+    ),
 ) -> None:
     """Demo corpus -> transcribe -> features -> pepino2020 audio/text/EF/LF over seeds -> report + plots -> model.
 
@@ -334,8 +342,10 @@ def quickstart(
 
     console = Console()
     settings = QuickstartSettings.fast() if fast else QuickstartSettings(seeds=seeds)
-    if fast and seeds != 3:
-        settings = QuickstartSettings(**{**settings.__dict__, "seeds": seeds})
+    settings = QuickstartSettings(
+        **{**settings.__dict__, "seeds": seeds if not fast or seeds != 3 else settings.seeds}
+        | {"torch_threads": threads, "workers": workers}
+    )
     result = run_quickstart(out, settings, progress=progress, console=console)
     console.rule("[bold]results")
     console.print(results_table(result))

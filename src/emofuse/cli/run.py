@@ -53,8 +53,14 @@ def run(
         False, "--no-extract", help="Fail instead of computing missing features."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, help="CPU threads for torch (small models train fastest on 1)."
+    threads: int = typer.Option(
+        1, "--threads", min=1, help="CPU threads for torch per run (small models train fastest on 1)."
+    ),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        min=0,
+        help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each).",
     ),
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
@@ -75,6 +81,7 @@ def run(
         from emofuse.transcribe import read_transcripts
 
         trans = read_transcripts(transcripts)
+    from emofuse.train.parallel import default_workers
     from emofuse.train.runner import run_experiment
 
     result = run_experiment(
@@ -89,6 +96,7 @@ def run(
         extract_missing=not no_extract,
         progress=progress,
         torch_threads=threads,
+        workers=workers or default_workers(10**6, threads),
     )
     n_trained = int((result.runs["status"] == "trained").sum())
     n_skipped = int((result.runs["status"] == "skipped").sum())

@@ -1,0 +1,248 @@
+"""The seeds x folds grid in parallel worker processes, with one progress display.
+
+Small models train fastest on one CPU thread each, so a 2-core machine trains two runs at once instead of one
+run whose threads fight each other. :func:`run_grid` schedules the runner's jobs over ``workers`` processes:
+
+* each worker is a fresh process (``forkserver`` where available, else ``spawn``; never a plain ``fork`` of a
+  parent whose OpenMP pools may already be running), given the table, folds, store and branch sources once,
+  with ``threads`` torch threads and torch's deterministic algorithms, so a run's result depends on its seed
+  and thread count, not on which worker ran it or in what order;
+* a job that starts from other runs (pre-trained branches: ``training.pretrain.from_systems``) is only
+  submitted once those runs of the same seed and fold have finished;
+* finished runs are written by the worker as in the sequential runner (``done.json`` last, atomically), so a
+  killed grid resumes where it stopped.
+
+Progress: a rich bar over runs with ETA in a terminal, else a plain line per finished run at most every
+``plain_every_s`` seconds (and always the last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from emofuse.errors import EmofuseError
+
+JobKey = tuple[str, int, int]  # (system, seed, fold_index)
+
+
+@dataclass(frozen=True)
+class GridJob:
+    """One run of the grid and the runs it must wait for (same seed and fold, pre-training sources)."""
+
+    system: str
+    seed: int
+    fold_index: int
+    fold_name: str
+    needs: tuple[JobKey, ...] = ()
+
+    @property
+    def key(self) -> JobKey:
+        return (self.system, self.seed, self.fold_index)
+
+
+def grid_jobs(jobs: Sequence[tuple[Any, int, int, Any]]) -> list[GridJob]:
+    """:class:`GridJob` s from the runner's ``(recipe, seed, fold_index, fold)`` tuples, with their dependencies."""
+    out = []
+    for recipe, seed, fold_index, fold in jobs:
+        pre = recipe.training.pretrain
+        sources = (
+            pre.from_systems.values() if pre is not None and recipe.training.strategy != "cold_start" else ()
+        )
+        needs = tuple((str(s), seed, fold_index) for s in sources)
+        out.append(GridJob(recipe.name, seed, fold_index, fold.name, needs))
+    return out
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(n_jobs: int, threads: int = 1) -> int:
+    """Worker processes for ``n_jobs`` runs of ``threads`` torch threads each: as many as the cores hold."""
+    return max(1, min(n_jobs, available_cores() // max(1, threads)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# worker side: state set once per process by the initializer
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(payload: Mapping[str, Any]) -> None:
+    import torch
+
+    threads = int(payload["threads"])
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only settable before any inter-op work
+        torch.set_num_interop_threads(1)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    _STATE.clear()
+    _STATE.update(payload)
+
+
+def _run_job(job: GridJob) -> dict[str, Any]:
+    from emofuse.train.features import FeaturePlan
+    from emofuse.train.runner import _Context, _run_one
+
+    if "ctx" not in _STATE:
+        plan = FeaturePlan(
+            _STATE["table"], _STATE["store"], None, None, extract_missing=False, progress=False
+        )
+        _STATE["ctx"] = _Context(_STATE["table"], _STATE["folds"], plan, _STATE["out_dir"])
+    recipe = _STATE["recipes"][job.system]
+    fold = _STATE["folds"][job.fold_index]
+    return _run_one(recipe, job.seed, job.fold_index, fold, _STATE["sources"][job.system], _STATE["ctx"])
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        # the server imports torch and Lightning once; every worker forks from that clean process
+        ctx.set_forkserver_preload(["torch", "lightning", "emofuse.train.runner"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+# --------------------------------------------------------------------------------------------------------
+# parent side
+def run_grid(
+    jobs: Sequence[GridJob],
+    payload: Mapping[str, Any],
+    *,
+    workers: int,
+    threads: int = 1,
+    progress: bool | None = None,
+    on_run_done: Callable[[dict[str, Any]], None] | None = None,
+    plain_every_s: float = 10.0,
+) -> list[dict[str, Any]]:
+    """Run ``jobs`` in ``workers`` processes; returns one runner row per job, in the order of ``jobs``.
+
+    Args:
+        jobs: the grid (see :class:`GridJob`); ``needs`` outside the grid are ignored.
+        payload: what every worker needs once: ``recipes`` ({system: Recipe}), ``table``, ``folds``,
+            ``store``, ``out_dir``, ``sources`` ({system: {branch: BranchSource}}); all picklable.
+        workers: processes (>= 1). threads: torch threads per worker.
+        progress: True/None: a rich bar when stderr is a terminal, else plain periodic lines; False: quiet.
+        on_run_done: called in this process with each finished row, in completion order.
+    """
+    keys = {j.key for j in jobs}
+    waiting = {j.key: j for j in jobs}
+    done: dict[JobKey, dict[str, Any]] = {}
+    running: dict[Future[dict[str, Any]], GridJob] = {}
+    executor = ProcessPoolExecutor(
+        max_workers=max(1, workers),
+        mp_context=_context(),
+        initializer=_init_worker,
+        initargs=({**payload, "threads": threads},),
+    )
+    failed = True
+    try:
+        with _grid_progress(len(jobs), progress, plain_every_s) as report:
+            while waiting or running:
+                for key, job in list(waiting.items()):
+                    if all(n in done or n not in keys for n in job.needs):
+                        running[executor.submit(_run_job, job)] = job
+                        del waiting[key]
+                if not running:  # pragma: no cover - order_systems rules out cycles
+                    raise EmofuseError(f"the grid cannot proceed: {sorted(waiting)} wait on each other")
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = running.pop(future)
+                    try:
+                        row = future.result()
+                    except BrokenProcessPool as exc:
+                        raise EmofuseError(
+                            f"a training worker died during {job.system} seed {job.seed} {job.fold_name} "
+                            f"(out of memory?); rerun the command to resume, or pass --workers 1"
+                        ) from exc
+                    done[job.key] = row
+                    report(row)
+                    if on_run_done is not None:
+                        on_run_done(row)
+        failed = False
+    finally:
+        # on an error or Ctrl-C, runs in flight are abandoned (no done.json: redone on the next call)
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        if failed:
+            for process in processes:
+                with contextlib.suppress(Exception):
+                    process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+    return [done[j.key] for j in jobs]
+
+
+@contextlib.contextmanager
+def _grid_progress(
+    total: int, progress: bool | None, plain_every_s: float
+) -> Iterator[Callable[[dict[str, Any]], None]]:
+    started = time.perf_counter()
+    count = 0
+    if progress is False:
+        yield lambda row: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        bar = Progress(
+            TextColumn("[bold]runs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+        )
+        with bar:
+            task = bar.add_task("", total=total)
+
+            def advance(row: dict[str, Any]) -> None:
+                bar.update(task, advance=1, description=_describe(row))
+
+            yield advance
+        return
+    last = [0.0]
+
+    def line(row: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+        now = time.perf_counter() - started
+        if now - last[0] >= plain_every_s or count == total:
+            last[0] = now
+            left = now / count * (total - count)
+            print(
+                f"runs {count}/{total}, {now:.0f} s elapsed, about {left:.0f} s left ({_describe(row)})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    yield line
+
+
+def _describe(row: Mapping[str, Any]) -> str:
+    what = f"{row.get('system')} seed {row.get('seed')} {row.get('fold')}: {row.get('status')}"
+    if "uar" in row:
+        what += f", uar {100 * float(row['uar']):.1f}%"
+    return what
+
+
+__all__ = ["GridJob", "available_cores", "default_workers", "grid_jobs", "run_grid"]

@@ -1,0 +1,88 @@
+"""The seeds x folds grid in worker processes: same results as one process, dependencies respected, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from emofuse.train.parallel import default_workers, grid_jobs
+from emofuse.train.runner import DONE, run_experiment
+
+SYSTEMS = ["pepino2020/audio", "pepino2020/text_bert", "pepino2020/ef_pt"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run(tiny: Any, out: Path, **kwargs: Any) -> Any:
+    return run_experiment(
+        [tiny.recipe(n) for n in SYSTEMS],
+        tiny.table,
+        tiny.folds,
+        tiny.store,
+        out,
+        seeds=2,
+        encoder_ids=tiny.encoder_ids,
+        extract_missing=False,
+        progress=False,
+        **kwargs,
+    )
+
+
+def _predictions(out: Path) -> pd.DataFrame:
+    frames = [pd.read_csv(p) for p in sorted(out.glob("*/seed*/fold*/predictions.csv"))]
+    return pd.concat(frames).sort_values(["system", "seed", "fold", "utterance_id"], ignore_index=True)
+
+
+def test_grid_jobs_wait_for_their_pretraining_sources(tiny_corpus: Any) -> None:
+    recipes = [tiny_corpus.recipe(n) for n in SYSTEMS]
+    jobs = grid_jobs([(r, s, i, f) for r in recipes for s in (0, 1) for i, f in enumerate(tiny_corpus.folds)])
+    by_system = {j.system: j for j in jobs if j.seed == 1 and j.fold_index == 1}
+    assert by_system["audio"].needs == () and by_system["text_bert"].needs == ()
+    assert set(by_system["ef_pt"].needs) == {("audio", 1, 1), ("text_bert", 1, 1)}
+    assert default_workers(1) == 1 and default_workers(100, threads=1) >= 1
+
+
+def test_two_workers_give_the_same_runs_as_one_process_and_resume(tiny_corpus: Any, tmp_path: Path) -> None:
+    serial = _run(tiny_corpus, tmp_path / "serial", torch_threads=1)
+    finished: list[dict[str, Any]] = []
+    order: list[tuple[str, int, str]] = []
+
+    def stop_after_four(row: dict[str, Any]) -> None:
+        finished.append(row)
+        order.append((row["system"], row["seed"], row["fold"]))
+        if len(finished) == 4:
+            raise _Stop
+
+    out = tmp_path / "parallel"
+    with pytest.raises(_Stop):
+        _run(tiny_corpus, out, workers=2, on_run_done=stop_after_four)
+    n_done = len(list(out.glob("*/seed*/fold*/" + DONE)))
+    assert 4 <= n_done < 12  # what finished is kept; the rest was not run
+    result = _run(
+        tiny_corpus,
+        out,
+        workers=2,
+        on_run_done=lambda row: order.append((row["system"], row["seed"], row["fold"])),
+    )
+    assert (result.runs["status"] == "skipped").sum() == n_done
+    assert len(result.runs) == 12 and set(result.runs["status"]) <= {"trained", "skipped"}
+    # every fusion run started from its own seed's and fold's single-modality runs, which finished earlier
+    for row in result.runs[result.runs["system"] == "ef_pt"].itertuples():
+        info = json.loads((Path(row.run_dir) / "metrics.json").read_text())["pretrain"]
+        assert {b: v["from_run"] for b, v in info.items()} == {
+            "audio": str(Path(row.run_dir).parents[2] / "audio" / f"seed{row.seed}" / Path(row.run_dir).name),
+            "text": str(
+                Path(row.run_dir).parents[2] / "text_bert" / f"seed{row.seed}" / Path(row.run_dir).name
+            ),
+        }
+    # the same seeds give the same predictions whichever process trained them
+    pd.testing.assert_frame_equal(
+        _predictions(out), _predictions(tmp_path / "serial"), check_exact=False, atol=1e-6
+    )
+    assert result.report is not None and set(result.report.summary) == set(serial.report.summary)
