@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,12 @@ class FasterWhisperTranscriber:
         block_s: recordings longer than this are cut at quiet points and transcribed block by block
             (bounded memory for hours of audio; faster-whisper itself would hold all of it as features).
         temperature: decoding temperature; 0 (the default) decodes deterministically with no sampling fallback.
+        pack_s: short recordings given to :meth:`transcribe_many` are packed, in order, into windows of at most
+            this many seconds (Whisper pads every input to 30 s, so one 2.5 s clip costs as much as twelve);
+            each clip sits after ``pack_gap_s`` of silence and its words are mapped back by time (a word belongs
+            to the clip its midpoint falls in, times shifted by the clip's offset and clipped to its span). A
+            clip longer than ``pack_s - 2 * pack_gap_s`` is decoded on its own. 0 turns packing off.
+        pack_gap_s: silence before each packed clip (and before the window's first).
     """
 
     needs_text = False
@@ -96,6 +103,8 @@ class FasterWhisperTranscriber:
         block_s: float = 300.0,
         refine_with_vad: bool = True,
         temperature: float = 0.0,
+        pack_s: float = 29.0,
+        pack_gap_s: float = 1.0,
     ) -> None:
         self.model = str(default_model_dir()) if model is None else str(model)
         self.model_label = DEFAULT_MODEL_LABEL if model is None else Path(str(model)).name or str(model)
@@ -115,39 +124,106 @@ class FasterWhisperTranscriber:
         }
         self.block_s = float(block_s)
         self.refine_with_vad = bool(refine_with_vad)
-        config = [self.compute_type, self.decode_options, self.block_s]
+        self.pack_s = float(pack_s)
+        self.pack_gap_s = float(pack_gap_s)
+        config: list[Any] = [self.compute_type, self.decode_options, self.block_s]
         if self.refine_with_vad:  # kept out of the hash when off, so earlier caches stay valid
             config.append("vad-refined-1")
+        if self._packs():  # a clip decoded after a lead silence (alone or packed) is another output
+            config.append({"pack_s": self.pack_s, "pack_gap_s": self.pack_gap_s})
         self.backend_id = f"faster-whisper/{self.model_label}/{config_hash(config)}"
 
     def _model(self) -> Any:
         return load_whisper_model(self.model, self.device, self.compute_type, self.cpu_threads)
 
+    def _packs(self) -> bool:
+        return self.pack_s > 0 and self.pack_s - 2 * self.pack_gap_s > 0
+
+    def _fits_pack(self, audio: np.ndarray) -> bool:
+        return self._packs() and audio.size <= (self.pack_s - 2 * self.pack_gap_s) * MODEL_SAMPLE_RATE_HZ
+
     def transcribe(self, wave: np.ndarray, sample_rate_hz: int, text: str | None = None) -> Transcript:
-        """Recognise the words in ``wave`` ``[N]`` (``text`` is ignored: Whisper does not take a transcript)."""
-        audio = prepare_wave(wave, sample_rate_hz)
+        """Recognise the words in ``wave`` ``[N]`` (``text`` is ignored: Whisper does not take a transcript).
+
+        A clip short enough to pack is decoded exactly as :meth:`transcribe_many` decodes it (after the same lead
+        silence), so one recording gets the same words whichever method transcribes it, up to its neighbours.
+        """
+        return self.transcribe_many([wave], sample_rate_hz)[0]
+
+    def transcribe_many(self, waves: Sequence[np.ndarray], sample_rate_hz: int) -> list[Transcript]:
+        """Transcribe several recordings ``[N_i]``: short ones packed into shared windows, long ones alone.
+
+        Returns one :class:`Transcript` per wave, in order, word times relative to that wave.
+        """
+        audios = [prepare_wave(w, sample_rate_hz) for w in waves]
+        out: list[Transcript | None] = [None] * len(audios)
+        limit = int(self.pack_s * MODEL_SAMPLE_RATE_HZ)
+        gap = int(self.pack_gap_s * MODEL_SAMPLE_RATE_HZ)
+        pack: list[int] = []
+        pack_samples = gap  # the window so far: lead silence, then each clip and the silence after it
+        for i, audio in enumerate(audios):
+            if audio.size == 0 or float(np.max(np.abs(audio))) == 0.0:
+                out[i] = make_transcript([], audio.size / MODEL_SAMPLE_RATE_HZ, self.backend_id)
+            elif not self._fits_pack(audio):
+                out[i] = self._transcribe_long(audio)
+            else:
+                if pack and pack_samples + audio.size + gap > limit:
+                    self._decode_pack(pack, audios, out)
+                    pack, pack_samples = [], gap
+                pack.append(i)
+                pack_samples += audio.size + gap
+        if pack:
+            self._decode_pack(pack, audios, out)
+        return [t for t in out if t is not None]
+
+    def _decode_pack(self, pack: list[int], audios: list[np.ndarray], out: list[Transcript | None]) -> None:
+        """Decode clips ``pack`` (indices into ``audios``) in one window and put each one's transcript in ``out``."""
+        gap = np.zeros(int(self.pack_gap_s * MODEL_SAMPLE_RATE_HZ), dtype=np.float32)
+        pieces: list[np.ndarray] = [gap]
+        offsets_s: list[float] = []
+        position = gap.size
+        for i in pack:
+            offsets_s.append(position / MODEL_SAMPLE_RATE_HZ)
+            pieces += [audios[i], gap]
+            position += audios[i].size + gap.size
+        window = np.concatenate(pieces)
+        raw, language = self._decode(window, 0.0, window.size / MODEL_SAMPLE_RATE_HZ)
+        per_clip: list[list[Word]] = [[] for _ in pack]
+        for word in raw:
+            middle_s = 0.5 * (word.start_s + word.end_s)
+            # the clip whose span, widened by half the gap after it, holds the word's midpoint
+            k = max([0] + [j for j, off in enumerate(offsets_s) if off - 0.5 * self.pack_gap_s <= middle_s])
+            off = offsets_s[k]
+            per_clip[k].append(Word(word.text, word.start_s - off, word.end_s - off, word.confidence))
+        for k, i in enumerate(pack):
+            duration_s = audios[i].size / MODEL_SAMPLE_RATE_HZ
+            words = clean_words(per_clip[k], duration_s)
+            if self.refine_with_vad and words:
+                words = refine_word_times(words, audios[i])
+            out[i] = make_transcript(words, duration_s, self.backend_id, language=language)
+
+    def _decode(self, audio: np.ndarray, offset_s: float, duration_s: float) -> tuple[list[Word], str | None]:
+        model = self._model()  # a ModelLoadError of its own, not a decoding failure
+        try:
+            segments, info = model.transcribe(audio, word_timestamps=True, **self.decode_options)
+            words = [
+                Word(w.word, offset_s + float(w.start), offset_s + float(w.end), float(w.probability))
+                for segment in segments
+                for w in (segment.words or [])
+            ]
+        except Exception as exc:
+            raise TranscriptionError(
+                f"faster-whisper failed on {duration_s:.1f} s of audio (block at {offset_s:.1f} s): {exc}"
+            ) from exc
+        return words, info.language
+
+    def _transcribe_long(self, audio: np.ndarray) -> Transcript:
         duration_s = audio.size / MODEL_SAMPLE_RATE_HZ
-        if audio.size == 0 or float(np.max(np.abs(audio))) == 0.0:
-            return make_transcript([], duration_s, self.backend_id)
-        model = self._model()
         words: list[Word] = []
         language = None
         for start, end in split_blocks(audio, self.block_s):
-            offset_s = start / MODEL_SAMPLE_RATE_HZ
-            try:
-                segments, info = model.transcribe(
-                    audio[start:end], word_timestamps=True, **self.decode_options
-                )
-                words.extend(
-                    Word(w.word, offset_s + float(w.start), offset_s + float(w.end), float(w.probability))
-                    for segment in segments
-                    for w in (segment.words or [])
-                )
-            except Exception as exc:
-                raise TranscriptionError(
-                    f"faster-whisper failed on {duration_s:.1f} s of audio (block at {offset_s:.1f} s): {exc}"
-                ) from exc
-            language = info.language
+            block_words, language = self._decode(audio[start:end], start / MODEL_SAMPLE_RATE_HZ, duration_s)
+            words.extend(block_words)
         words = clean_words(words, duration_s)
         if self.refine_with_vad and words:
             words = refine_word_times(words, audio)

@@ -1,0 +1,87 @@
+"""Whisper on many short clips: packed into shared windows, words mapped back to their clip, deterministic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emofuse.audio import load_audio
+from emofuse.synth import espeak_available, speak
+
+PHRASES = (
+    "it was a long day at work",
+    "but the evening was calm and quiet",
+    "my brother called me yesterday",
+    "he sounded happy",
+)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    root = tmp_path_factory.mktemp("pack")
+    return [speak(p, root / f"clip{i}.wav") for i, p in enumerate(PHRASES)]
+
+
+def test_packed_clips_get_their_own_words_inside_their_own_span(whisper, clips, norm, wer) -> None:  # noqa: ANN001
+    waves = [load_audio(p) for p in clips]
+    decoded: list[float] = []
+    decode = whisper._decode
+
+    def counting(audio: np.ndarray, offset_s: float, duration_s: float):  # noqa: ANN202
+        decoded.append(duration_s)
+        return decode(audio, offset_s, duration_s)
+
+    whisper._decode = counting
+    try:
+        packed = whisper.transcribe_many(waves, 16_000)
+    finally:
+        del whisper._decode
+    assert len(decoded) == 1, "four short clips should share one 30 s window"
+    assert len(packed) == len(PHRASES)
+    for transcript, wave, phrase in zip(packed, waves, PHRASES, strict=True):
+        duration_s = wave.size / 16_000
+        assert transcript.duration_s == pytest.approx(duration_s)
+        assert wer(norm(phrase), norm(transcript.text)) <= 0.2, (phrase, transcript.text)
+        assert all(0 <= w.start_s <= w.end_s <= duration_s for w in transcript.words)
+        # the first word starts where this clip's speech starts, not where its neighbour's would
+        first_loud = np.flatnonzero(np.abs(wave) > 0.02)[0] / 16_000
+        assert abs(transcript.words[0].start_s - first_loud) < 0.5
+
+
+def test_a_clip_alone_is_decoded_like_a_packed_one(whisper, clips, norm, wer) -> None:  # noqa: ANN001
+    wave = load_audio(clips[2])
+    alone = whisper.transcribe(wave, 16_000)
+    assert wer(norm(PHRASES[2]), norm(alone.text)) <= 0.2, alone.text
+    assert whisper.transcribe(wave, 16_000) == alone  # greedy/beam at temperature 0: the same every call
+
+
+def test_another_process_transcribes_the_same_words(whisper, clips) -> None:  # noqa: ANN001
+    """Temperature 0 with no sampling fallback: a fresh process gets identical words and times."""
+    here = [
+        [(w.text, w.start_s, w.end_s) for w in t.words]
+        for t in whisper.transcribe_many([load_audio(p) for p in clips], 16_000)
+    ]
+    code = (
+        "import json, sys\n"
+        "from emofuse.audio import load_audio\n"
+        "from emofuse.transcribe import build_transcriber\n"
+        "t = build_transcriber('faster-whisper', cpu_threads=2)\n"
+        "out = t.transcribe_many([load_audio(p) for p in sys.argv[1:]], 16000)\n"
+        "print(json.dumps([[(w.text, w.start_s, w.end_s) for w in x.words] for x in out]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, clips)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    assert there == [[list(w) for w in clip] for clip in here]
