@@ -83,7 +83,7 @@ def test_rerun_reuses_every_stage(quick, tiny_settings) -> None:  # type: ignore
     wav = next((quick.corpus_table.parent / "wav").glob("*.wav"))
     wav_mtime = wav.stat().st_mtime_ns
     transcripts_mtime = quick.transcripts_path.stat().st_mtime_ns
-    done = quick.runs_dir / "ef_ws" / "seed0" / "fold0" / "done.json"
+    done = quick.runs_dir / "ef_ws" / "seed0" / "fold1" / "done.json"
     done_mtime = done.stat().st_mtime_ns
     again = run_quickstart(quick.out_dir, tiny_settings, progress=False)
     assert again.n_trained == 0 and again.n_skipped == len(SYSTEMS) * 2

@@ -101,7 +101,7 @@ def test_sil_threshold_travels_from_transcripts_to_predict(
     # 3. accepted: the run, and so the package, carry the transcripts' settings
     code, out = _main(monkeypatch, capsys, *run_args, "--accept-transcript-settings")
     assert code == 0, out
-    package = export_from_run(tmp_path / "runs" / "sil_text" / "seed0" / "fold0", tmp_path / "model")
+    package = export_from_run(tmp_path / "runs" / "sil_text" / "seed0" / "fold1", tmp_path / "model")
     assert load_model(package, build_encoders=False).config.text_source == made_with
 
     # 4. predict on real speech with planted pauses of 0.3 s and 0.8 s: [SIL] exactly where the 0.5 s rule says

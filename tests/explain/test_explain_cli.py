@@ -125,7 +125,7 @@ def _read_matrix(path: Path) -> pd.DataFrame:
 
 
 def test_embeddings_of_one_run(experiment: dict[str, Path], tmp_path: Path) -> None:
-    run = experiment["runs"] / "speech" / "seed0" / "fold0"
+    run = experiment["runs"] / "speech" / "seed0" / "fold1"
     out = tmp_path / "emb"
     result = _cli(
         [
@@ -198,7 +198,7 @@ def test_embeddings_missing_store_entries_name_the_utterance(
 ) -> None:
     from emofuse.cli.main import app
 
-    run = experiment["runs"] / "speech" / "seed0" / "fold0"
+    run = experiment["runs"] / "speech" / "seed0" / "fold1"
     args = ["explain", "embeddings", str(run), "--corpus", str(experiment["table"])]
     result = CliRunner().invoke(
         app, [*args, "--store", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]
@@ -210,7 +210,7 @@ def test_embeddings_missing_store_entries_name_the_utterance(
 def test_layers_plot_the_learned_weights(experiment: dict[str, Path], tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    run = experiment["runs"] / "speech" / "seed0" / "fold0"
+    run = experiment["runs"] / "speech" / "seed0" / "fold1"
     out = tmp_path / "layers"
     result = _cli(["explain", "layers", str(run), "--out", str(out)])
     weights = json.loads((out / "layer_weights.json").read_text())
@@ -226,7 +226,7 @@ def test_layers_plot_the_learned_weights(experiment: dict[str, Path], tmp_path: 
 
 
 def test_layers_without_layer_weighting_say_so(experiment: dict[str, Path], tmp_path: Path) -> None:
-    run = experiment["runs"] / "audio" / "seed0" / "fold0"
+    run = experiment["runs"] / "audio" / "seed0" / "fold1"
     out = tmp_path / "none"
     result = _cli(["explain", "layers", str(run), "--out", str(out)])
     assert "no learnable layer weighting" in " ".join(result.output.split())  # rich wraps lines
@@ -249,7 +249,7 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_run_dir = serve_fixtures.write_run_dir
     from emofuse.serve.package import export_from_run
 
-    run = write_run_dir(tmp_path_factory.mktemp("tok_run") / "serve-test" / "seed0" / "fold0", seed=1)
+    run = write_run_dir(tmp_path_factory.mktemp("tok_run") / "serve-test" / "seed0" / "fold1", seed=1)
     return export_from_run(run, tmp_path_factory.mktemp("tok_pkg") / "model")
 
 

@@ -335,7 +335,7 @@ def test_makiuchi2021_score_fusion_tuned_on_dev(corpus: PaperCorpus, tmp_path: P
     assert m["score_weights_tuned_on_dev"] is True
     assert sum(m["score_weights"].values()) == pytest.approx(1.0)
     assert m["trainable_parameters"] == [] and m["epochs_run"] == 0
-    assert m["pretrain"]["speech"]["from_run"].endswith("speech/seed0/fold0")
+    assert m["pretrain"]["speech"]["from_run"].endswith("speech/seed0/fold1")
     cfg = RunDir(fusion_run).read_config().model_dump(mode="json")
     assert cfg["model"]["branches"]["speech"]["params"]["num_layers"] == 4
     # the fused probabilities are the weighted mix of the two single models' probabilities

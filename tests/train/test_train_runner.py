@@ -60,7 +60,7 @@ def test_end_to_end_two_seeds_two_folds_then_resume(tiny_corpus: Any, tmp_path: 
     done_before = _mtimes(out)
     assert len(list(out.glob("*/seed*/fold*/" + DONE))) == 5
     # a killed run leaves a directory without the marker: it must be redone, not trusted
-    partial = out / "text_bert" / "seed0" / "fold1"
+    partial = out / "text_bert" / "seed0" / "fold2"
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "predictions.csv").write_text("half written")
     assert not is_complete(partial)
@@ -112,11 +112,11 @@ def test_end_to_end_two_seeds_two_folds_then_resume(tiny_corpus: Any, tmp_path: 
         assert 0.0 <= metrics["test"]["uar"] <= 1.0 and metrics["epochs_run"] == 2
 
     # ef_pt started from the audio and text_bert runs of the same seed and fold, and kept them frozen
-    d = out / "ef_pt" / "seed1" / "fold0"
+    d = out / "ef_pt" / "seed1" / "fold1"
     info = json.loads((d / "metrics.json").read_text())["pretrain"]
-    assert info["audio"]["from_run"].endswith("audio/seed1/fold0")
+    assert info["audio"]["from_run"].endswith("audio/seed1/fold1")
     fused = load_file(str(d / "model.safetensors"))
-    audio = load_file(str(out / "audio" / "seed1" / "fold0" / "model.safetensors"))
+    audio = load_file(str(out / "audio" / "seed1" / "fold1" / "model.safetensors"))
     branch_keys = [k for k in audio if k.startswith(("branches.audio.", "branch_heads.audio."))]
     assert len(branch_keys) > 4
     for key in branch_keys:
@@ -139,7 +139,7 @@ def test_changed_recipe_reruns_and_inline_pretraining(tiny_corpus: Any, tmp_path
         [ws], tiny_corpus.table, tiny_corpus.folds[:1], tiny_corpus.store, out, seeds=[0], **common
     )
     assert list(first.runs["status"]) == ["trained"]
-    info = json.loads((out / "ef_ws" / "seed0" / "fold0" / "metrics.json").read_text())
+    info = json.loads((out / "ef_ws" / "seed0" / "fold1" / "metrics.json").read_text())
     assert (
         info["pretrain"]["audio"]["trained_in_run"] is True
     )  # no audio system in the set: trained alone first
@@ -230,7 +230,7 @@ def test_avd_regression_recipe_with_early_stopping(tiny_corpus: Any, tmp_path: P
     assert {f"{p}_{d}" for p in ("true", "pred") for d in ("arousal", "valence", "dominance")} <= set(
         preds.columns
     )
-    metrics = json.loads((tmp_path / "avd_mm" / "seed0" / "fold0" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "avd_mm" / "seed0" / "fold1" / "metrics.json").read_text())
     assert [r["epoch"] for r in metrics["history"]] == list(range(metrics["epochs_run"]))
     dev_ccc = [r["dev_ccc"] for r in metrics["history"]]
     assert metrics["best_epoch"] == int(np.argmax(dev_ccc))
@@ -239,7 +239,7 @@ def test_avd_regression_recipe_with_early_stopping(tiny_corpus: Any, tmp_path: P
     )  # the best epoch's weights were restored
     assert (
         -1.0 <= metrics["test"]["ccc"] <= 1.0
-        and not (tmp_path / "avd_mm" / "seed0" / "fold0" / "checkpoints").exists()
+        and not (tmp_path / "avd_mm" / "seed0" / "fold1" / "checkpoints").exists()
     )
     assert result.report.task == "avd" and "ccc" in result.report.metrics
 

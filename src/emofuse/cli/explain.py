@@ -3,7 +3,7 @@
 Examples::
 
     emofuse explain embeddings runs/ --system multimodal --corpus iemocap.jsonl --store features/ --out explain/
-    emofuse explain layers runs/fusion_distilhubert/seed0/fold0 --out explain/
+    emofuse explain layers runs/fusion_distilhubert/seed0/fold1 --out explain/
     emofuse explain tokens --model model/ talk.wav --transcript "I am so tired" --out explain/
 
 * ``embeddings``: kumar2021's intersection matrix (how much the classes' embedding clusters overlap in the

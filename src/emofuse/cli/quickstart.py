@@ -18,6 +18,7 @@ number of epochs). Stage timings go to ``<out>/timings.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -342,10 +343,9 @@ def quickstart(
 
     console = Console()
     settings = QuickstartSettings.fast() if fast else QuickstartSettings(seeds=seeds)
-    settings = QuickstartSettings(
-        **{**settings.__dict__, "seeds": seeds if not fast or seeds != 3 else settings.seeds}
-        | {"torch_threads": threads, "workers": workers}
-    )
+    if fast and seeds != 3:
+        settings = dataclasses.replace(settings, seeds=seeds)
+    settings = dataclasses.replace(settings, torch_threads=threads, workers=workers)
     result = run_quickstart(out, settings, progress=progress, console=console)
     console.rule("[bold]results")
     console.print(results_table(result))

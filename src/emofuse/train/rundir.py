@@ -101,8 +101,9 @@ class RunDir:
 
     @classmethod
     def of(cls, out_dir: str | os.PathLike[str], system: str, seed: int, fold_index: int) -> RunDir:
-        """``<out_dir>/<system>/seed<seed>/fold<fold_index>``."""
-        return cls(Path(out_dir) / system / f"seed{seed}" / f"fold{fold_index}")
+        """``<out_dir>/<system>/seed<seed>/fold<n>``, ``n = fold_index + 1``: directories count folds from 1, as
+        folds are named (``fold1`` holds ``fold1``)."""
+        return cls(Path(out_dir) / system / f"seed{seed}" / f"fold{fold_index + 1}")
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
