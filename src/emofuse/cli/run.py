@@ -114,6 +114,8 @@ def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:
     """A rich table of median ± IQR over seeds per system (pepino2020 Table 1 style); accuracy and uar in %."""
     from rich.table import Table
 
+    from emofuse.evaluate.report import no_negative_zero
+
     table = Table(title=title)
     table.add_column("system")
     for m in report.metrics:
@@ -124,7 +126,8 @@ def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:
         for m in report.metrics:
             s = per_metric[m]
             scale, fmt = (100.0, "{:.1f}") if m in ("accuracy", "uar") else (1.0, "{:.3f}")
-            cells.append(f"{fmt.format(scale * s['median'])} ± {fmt.format(scale * s['iqr'])}")
+            median, iqr = (no_negative_zero(fmt.format(scale * s[k])) for k in ("median", "iqr"))
+            cells.append(f"{median} ± {iqr}")
         name = f"[bold]{system}[/]" if system == highlight else system
         table.add_row(name, *cells, str(int(next(iter(per_metric.values()))["n"])))
     return table

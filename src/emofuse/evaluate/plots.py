@@ -12,13 +12,22 @@ import re
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from emofuse.evaluate.errors import EvaluationError
 from emofuse.io import atomic_write_bytes
 
-__all__ = ["save_figure", "slug", "plot_confusion", "plot_per_class_recall", "plot_seed_spread"]
+__all__ = [
+    "MIN_SEEDS_FOR_BOX",
+    "save_figure",
+    "slug",
+    "plot_confusion",
+    "plot_per_class_recall",
+    "plot_seed_spread",
+    "spread_figure",
+]
 
 
 def slug(name: str) -> str:
@@ -79,14 +88,16 @@ def plot_per_class_recall(
     path: str | os.PathLike[str],
     errors: Mapping[str, Mapping[Hashable, float]] | None = None,
     title: str = "Per-class recall",
+    chance: float | None = None,
 ) -> None:
-    """Grouped bars: recall of each class (x) for each system (bar colour).
+    """Grouped bars: recall of each class (x) for each system (bar colour), in percent.
 
     Args:
-        recalls: ``{system: {class: recall}}`` (e.g. the mean over seeds); NaN bars are left empty.
+        recalls: ``{system: {class: recall}}`` as fractions (e.g. the mean over seeds); NaN bars are left empty.
         path: PNG file to write.
-        errors: optional ``{system: {class: error-bar half-length}}`` (e.g. the std over seeds).
+        errors: optional ``{system: {class: error-bar half-length}}`` (e.g. the std over seeds), fractions.
         title: figure title.
+        chance: a fraction drawn as a dashed "chance" line (1 / number of classes for recall), or None.
     """
     systems = list(recalls)
     if not systems:
@@ -99,50 +110,110 @@ def plot_per_class_recall(
     x = np.arange(n_cls)
     cmap = _colours(n_sys)
     for k, system in enumerate(systems):
-        values = [recalls[system].get(c, np.nan) for c in classes]
-        err = [errors[system].get(c, np.nan) for c in classes] if errors and system in errors else None
+        values = [100 * recalls[system].get(c, np.nan) for c in classes]
+        err = [100 * errors[system].get(c, np.nan) for c in classes] if errors and system in errors else None
         ax.bar(x - 0.4 + width * (k + 0.5), values, width, yerr=err, capsize=2, label=system, color=cmap[k])
+    if chance is not None:
+        _chance_line(ax, 100 * chance)
     ax.set_xticks(x, [str(c) for c in classes])
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("recall")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("recall (%)")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=min(n_sys, 4), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     save_figure(fig, path)
 
 
+#: From this many seeds on, the spread plot draws a box; with fewer, the seeds' dots and their median only
+#: (a box drawn from three points suggests quartiles there is no data for).
+MIN_SEEDS_FOR_BOX = 5
+
+
 def plot_seed_spread(
-    scores: Mapping[str, Sequence[float]], metric: str, path: str | os.PathLike[str], title: str = ""
+    scores: Mapping[str, Sequence[float]],
+    metric: str,
+    path: str | os.PathLike[str],
+    title: str = "",
+    chance: float | None = None,
+    percent: bool = False,
 ) -> None:
-    """Box-and-whisker plot of one metric's spread over seeds per system, each seed drawn as a dot
-    (pepino2020 Fig. 3: AvAUC distributions over 10 seeds per system).
+    """Write :func:`spread_figure` of ``scores`` to ``path`` (PNG)."""
+    save_figure(spread_figure(scores, metric, title, chance, percent), path)
+
+
+def spread_figure(
+    scores: Mapping[str, Sequence[float]],
+    metric: str,
+    title: str = "",
+    chance: float | None = None,
+    percent: bool = False,
+) -> Figure:
+    """One metric's spread over seeds per system: every seed a dot, the median a bar, and a box-and-whisker
+    plot for systems with at least :data:`MIN_SEEDS_FOR_BOX` seeds (pepino2020 Fig. 3: AvAUC over 10 seeds).
 
     Args:
-        scores: ``{system: [score per seed]}`` in display order; NaN scores are dropped.
+        scores: ``{system: [score per seed]}`` (fractions for percent metrics) in display order; NaNs dropped.
         metric: metric name for the axis label.
-        path: PNG file to write.
         title: figure title.
+        chance: the metric's chance level (same unit as ``scores``), drawn as a dashed line; None draws none.
+        percent: show the scores (and ``chance``) multiplied by 100, the axis labelled "(%)".
     """
     systems = list(scores)
     if not systems:
         raise EvaluationError("no systems to plot")
-    data = [np.asarray(scores[s], dtype=np.float64) for s in systems]
+    scale = 100.0 if percent else 1.0
+    data = [scale * np.asarray(scores[s], dtype=np.float64) for s in systems]
     data = [d[np.isfinite(d)] for d in data]
     fig = Figure(figsize=(max(4.5, 1.0 * len(systems) + 1.5), 4.2))
     ax = fig.subplots()
-    ax.boxplot(data, tick_labels=systems, widths=0.5, medianprops={"color": "black"}, showfliers=False)
+    positions = np.arange(1, len(systems) + 1)
+    boxed = [k for k, d in enumerate(data) if d.size >= MIN_SEEDS_FOR_BOX]
+    if boxed:
+        ax.boxplot(
+            [data[k] for k in boxed],
+            positions=positions[boxed],
+            widths=0.5,
+            medianprops={"color": "black"},
+            showfliers=False,
+        )
     rng = np.random.default_rng(0)
     colours = _colours(len(systems))
     for k, d in enumerate(data):
         jitter = rng.uniform(-0.12, 0.12, size=d.size)
-        ax.scatter(np.full(d.size, k + 1) + jitter, d, s=14, color=colours[k], alpha=0.8, zorder=3)
-    ax.set_ylabel(metric)
-    ax.set_title(title or f"{metric} over seeds")
+        ax.scatter(positions[k] + jitter, d, s=16, color=colours[k], alpha=0.85, zorder=3)
+        if d.size and k not in boxed:
+            ax.hlines(np.median(d), positions[k] - 0.25, positions[k] + 0.25, color="black", lw=2, zorder=4)
+    if chance is not None:
+        _chance_line(ax, scale * chance)
+    ax.set_xticks(positions, systems)
+    ax.set_xlim(0.4, len(systems) + 0.6)
+    ax.set_ylabel(f"{metric} (%)" if percent else metric)
+    few = (
+        ""
+        if len(boxed) == len(systems)
+        else f"; dots = seeds, bar = median (boxes from {MIN_SEEDS_FOR_BOX} seeds)"
+    )
+    ax.set_title((title or f"{metric} over seeds") + few, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     for tick in ax.get_xticklabels():
         tick.set_rotation(30)
         tick.set_ha("right")
-    save_figure(fig, path)
+    return fig
+
+
+def _chance_line(ax: Axes, level: float) -> None:
+    ax.axhline(level, color="grey", ls="--", lw=1, zorder=1)
+    ax.annotate(
+        "chance",
+        (1.0, level),
+        xycoords=("axes fraction", "data"),
+        xytext=(-2, 2),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="grey",
+    )
 
 
 def _colours(n: int) -> list:

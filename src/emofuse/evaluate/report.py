@@ -33,7 +33,7 @@ from emofuse.evaluate.plots import plot_confusion, plot_per_class_recall, plot_s
 from emofuse.evaluate.stats import paired_ttest_by_seed
 from emofuse.io import atomic_write_json, atomic_write_text
 
-__all__ = ["Report", "write_report", "format_table", "PERCENT_METRICS"]
+__all__ = ["Report", "write_report", "format_table", "chance_level", "no_negative_zero", "PERCENT_METRICS"]
 
 PERCENT_METRICS = frozenset({"accuracy", "uar"})
 SIGNIFICANCE_LEVEL = 0.05
@@ -59,8 +59,31 @@ def _fmt(metric: str, value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if metric in PERCENT_METRICS:
-        return f"{100 * value:.1f}"
-    return f"{value:.3f}"
+        return no_negative_zero(f"{100 * value:.1f}")
+    return no_negative_zero(f"{value:.3f}")
+
+
+def no_negative_zero(text: str) -> str:
+    """``"-0.000"`` (or ``"+0.0"``) -> ``"0.000"``: a value that rounds to zero carries no sign; other text unchanged."""
+    if text.startswith(("-", "+")) and not text.strip("+-0.%"):
+        return text[1:]
+    return text
+
+
+def chance_level(metric: str, labels: Sequence[str], y_true: Sequence[str] | None = None) -> float | None:
+    """What guessing scores on ``metric``: uar 1/C; av_auc 0.5; accuracy the largest class share (1/C without
+    labels); ccc 0. None for other metrics."""
+    if metric == "uar":
+        return 1.0 / len(labels) if labels else None
+    if metric == "av_auc":
+        return 0.5
+    if metric == "accuracy":
+        if y_true is not None and len(y_true):
+            return float(pd.Series(list(y_true)).value_counts(normalize=True).max())
+        return 1.0 / len(labels) if labels else None
+    if metric == "ccc" or metric.startswith("ccc_"):
+        return 0.0
+    return None
 
 
 def _header(metric: str) -> str:
@@ -223,7 +246,15 @@ def write_report(
         scores = {
             s: per_seed.loc[per_seed["system"] == s, metric].to_numpy(dtype=np.float64) for s in systems
         }
-        plot_seed_spread(scores, metric, path, title=f"{metric} over seeds")
+        y_true = predictions["label"].astype(str) if predictions is not None and task == "classes" else None
+        plot_seed_spread(
+            scores,
+            metric,
+            path,
+            title=f"{metric} over seeds",
+            chance=chance_level(metric, labs, y_true),
+            percent=metric in PERCENT_METRICS,
+        )
         plots["spread"].append(path)
     if task == "classes":
         recall_cols = [f"recall_{lab}" for lab in labs]
@@ -236,7 +267,13 @@ def write_report(
                     lab: float(part[f"recall_{lab}"].std(ddof=1)) if len(part) > 1 else 0.0 for lab in labs
                 }
             path = plots_dir / "per_class_recall.png"
-            plot_per_class_recall(means, path, errors=stds, title="Per-class recall (mean ± std over seeds)")
+            plot_per_class_recall(
+                means,
+                path,
+                errors=stds,
+                title="Per-class recall (mean ± std over seeds)",
+                chance=chance_level("uar", labs),
+            )
             plots["per_class_recall"].append(path)
         if predictions is not None:
             for s in systems:
@@ -337,10 +374,11 @@ def _markdown(
                 if c["n"] is None:
                     lines.append(f"| {c['system']} | {c['metric']} | n/a | n/a | n/a | - |")
                     continue
-                diff = c["mean_difference"] * (100 if c["metric"] in PERCENT_METRICS else 1)
-                t = "n/a" if math.isnan(c["t"]) else f"{c['t']:.2f}"
+                pct = c["metric"] in PERCENT_METRICS
+                diff = no_negative_zero(f"{c['mean_difference'] * (100 if pct else 1):+.{1 if pct else 3}f}")
+                t = "n/a" if math.isnan(c["t"]) else no_negative_zero(f"{c['t']:.2f}")
                 p = "n/a" if math.isnan(c["p"]) else f"{c['p']:.3g}{' *' if c['significant'] else ''}"
-                lines.append(f"| {c['system']} | {c['metric']} | {diff:+.3f} | {t} | {p} | {c['n']} |")
+                lines.append(f"| {c['system']} | {c['metric']} | {diff} | {t} | {p} | {c['n']} |")
             notes = sorted({c["note"] for c in comparisons if c.get("note")})
             lines += [""] + [f"Note: {n}" for n in notes]
         else:
