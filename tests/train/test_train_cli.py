@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,8 +87,22 @@ def test_emofuse_run_extracts_missing_features_trains_and_reports(tmp_path: Path
     cfg = RunDir(tmp_path / "out" / "text_bert" / "seed0" / "fold1").read_config().model_dump(mode="json")
     assert cfg["branches"]["text"]["encoder_id"].startswith("text-")
     assert (tmp_path / "out" / "report.md").is_file() and list((tmp_path / "out" / "plots").glob("*.png"))
+    # the same grid asked again answers from its files, in a fresh process without importing torch
+    code = (
+        "import sys\n"
+        "from emofuse.cli.main import main\n"
+        "sys.argv = ['emofuse', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    fresh = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "runs: 0 trained, all already finished" in fresh.stdout and "text_bert" in fresh.stdout
+    assert "torch imported: False" in fresh.stdout
+    # a run that is gone is redone by the runner; the others are reused
+    (tmp_path / "out" / "audio" / "seed0" / "fold2" / "done.json").unlink()
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 0 and "runs: 0 trained, 4 already finished" in again.output
+    assert again.exit_code == 0 and "runs: 1 trained, 3 already finished" in again.output
 
 
 def test_emofuse_run_rejects_a_bad_recipe_before_any_work(tmp_path: Path) -> None:

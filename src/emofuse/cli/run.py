@@ -70,9 +70,18 @@ def run(
     from emofuse.encoders import FeatureStore
     from emofuse.recipes import load_recipes
     from emofuse.train._nn_adapter import check_model_config
+    from emofuse.train.finished import finished_report, grid_fingerprint, record_grid
 
     console = Console()
     loaded = load_recipes(recipes, overrides, protocol=protocol)
+    # a finished grid asked the same again answers from its files (no torch, no training, no report rebuilt)
+    fingerprint = grid_fingerprint(
+        loaded, seeds, {"corpus": corpus, "splits": splits, "transcripts": transcripts}, store
+    )
+    finished = finished_report(out, fingerprint)
+    if finished is not None:
+        _print_finished(console, out, finished)
+        return
     for r in loaded:
         check_model_config(r.model)
     table = read_table(corpus)
@@ -104,10 +113,25 @@ def run(
     rep = result.report
     if rep is None:
         return
+    record_grid(out, fingerprint, result.runs["run_dir"])
     spread = summary_table(rep, "median ± IQR over seeds (test predictions pooled over folds)")
     console.print(spread)
     console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
     console.print(f"plots:  {rep.out_dir / 'plots'}")
+
+
+def _print_finished(console: Any, out: Path, report: dict[str, Any]) -> None:
+    """Print a finished grid's results from its ``report.json`` (no run is touched)."""
+    from types import SimpleNamespace
+
+    runs = sum(int(next(iter(m.values()))["n"]) for m in report["summary"].values())
+    console.print(
+        f"runs: 0 trained, all already finished (the grid in {out} was asked the same; {runs} seed results)"
+    )
+    view = SimpleNamespace(summary=report["summary"], metrics=report["metrics"])
+    console.print(summary_table(view, "median ± IQR over seeds (test predictions pooled over folds)"))
+    console.print(f"report: {out / 'report.md'}  (report.json)")
+    console.print(f"plots:  {out / 'plots'}")
 
 
 def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:
