@@ -123,6 +123,23 @@ def predict(
         help="A model id or folder the package may load beyond emofuse's offline models and its own files "
         "(repeatable; only for packages you trust).",
     ),
+    segments: bool = typer.Option(
+        False,
+        "--segments",
+        help="Emotions over time: cut each recording at pauses (silero-vad) and predict every segment.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="With --segments: write the segments to this .csv or .json file."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="With --segments: draw the emotions-over-time timeline to this .png file."
+    ),
+    max_segment_s: float = typer.Option(
+        15.0, "--max-segment-s", min=1.0, max=30.0, help="With --segments: longest segment (seconds)."
+    ),
+    min_pause_s: float = typer.Option(
+        0.6, "--min-pause-s", min=0.1, max=10.0, help="With --segments: a pause this long ends a segment."
+    ),
 ) -> None:
     """Recognise emotion in recordings: transcript with [SIL], class probabilities and top class (or A/V/D)."""
     from rich.console import Console
@@ -132,23 +149,44 @@ def predict(
     from emofuse.serve.predictor import Predictor
 
     files = collect_audio_files(inputs)
+    if not segments and (out is not None or plot is not None):
+        raise ConfigError("--out and --plot write segments: add --segments")
+    if segments:
+        if transcript is not None:
+            raise ConfigError("--transcript does not apply to --segments (each segment is transcribed)")
+        if len(files) != 1 and (out is not None or plot is not None):
+            raise ConfigError(f"--out/--plot take one recording with --segments, but {len(files)} were given")
+        if out is not None and out.suffix.lower() not in (".csv", ".json"):
+            raise ConfigError(f"--out {out}: use a .csv or .json file name")
+        if plot is not None and plot.suffix.lower() != ".png":
+            raise ConfigError(f"--plot {plot}: use a .png file name")
     if transcript is not None and len(files) != 1:
         raise ConfigError(
             f"--transcript applies to one recording, but {len(files)} were given; predict them one by one"
         )
-    out = Console()
+    out_console = Console()
     err = Console(stderr=True)
     with err.status(f"loading model {model} ..."):
         predictor = Predictor.from_pretrained(
             model, asr_backend=asr_backend, asr_model=asr_model, allow_models=allow_model
         )
 
+    if segments:
+        from emofuse.serve.segments import SegmentOptions
+
+        options = SegmentOptions(max_segment_s=max_segment_s, min_pause_s=min_pause_s)
+        for path in files:
+            _predict_segments(
+                predictor, path, options, out, plot, json_lines, out_console=out_console, err=err
+            )
+        return
+
     if len(files) == 1:
         result = predictor.predict_file(files[0], transcript=transcript).to_dict()
         if json_lines:
             typer.echo(json.dumps({"file": str(files[0]), **result}))
         else:
-            _print_one(out, files[0], result)
+            _print_one(out_console, files[0], result)
         return
 
     rows: list[tuple[Path, dict[str, Any] | None, str | None]] = []
@@ -175,8 +213,66 @@ def predict(
                 typer.echo(json.dumps(record))
             progress.advance(task)
     if not json_lines:
-        out.print(_summary_table(rows))
+        out_console.print(_summary_table(rows))
     failed = [p for p, r, _ in rows if r is None]
     if failed:
         err.print(f"[bold red]{len(failed)} of {len(rows)} recording(s) failed[/] (first: {failed[0]})")
         raise typer.Exit(1)
+
+
+def _predict_segments(
+    predictor: Any,
+    path: Path,
+    options: Any,
+    out: Path | None,
+    plot: Path | None,
+    json_lines: bool,
+    *,
+    out_console: Any,
+    err: Any,
+) -> None:
+    """``predict --segments`` for one recording: progress over its duration, then a table, CSV/JSON and plot."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from emofuse.audio import audio_info
+    from emofuse.serve.segments import predict_segments, write_segments
+
+    duration_s = audio_info(path).duration_s
+    results = []
+    progress = Progress(
+        TextColumn(f"[bold]{path.name}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task("", total=duration_s)
+        for segment in predict_segments(predictor, path, options):
+            results.append(segment)
+            progress.update(task, completed=min(duration_s, segment.end_s))
+            if json_lines:
+                typer.echo(json.dumps({"file": str(path), **segment.to_dict()}))
+    if out is not None:
+        write_segments(results, out)
+    if plot is not None:
+        from emofuse.evaluate.plots import plot_timeline
+
+        if results:
+            plot_timeline([r.to_dict() for r in results], plot, title=f"{path.name}: emotions over time")
+    if json_lines:
+        return
+    table = Table(title=f"{path} ({duration_s:.1f} s): {len(results)} speech segment(s)", show_lines=False)
+    for name in ("start", "end", "emotion", "transcript"):
+        table.add_column(name, justify="right" if name in ("start", "end") else "left", overflow="fold")
+    for r in results[:200]:
+        if r.probabilities:
+            emotion = f"{r.top_class} {100 * r.probabilities[r.top_class or '']:.0f}%"
+        else:
+            emotion = "  ".join(f"{k[:1].upper()} {v:.2f}" for k, v in (r.avd or {}).items())
+        table.add_row(f"{r.start_s:.2f}", f"{r.end_s:.2f}", emotion, _styled_transcript(r.text_with_sil))
+    out_console.print(table)
+    if len(results) > 200:
+        out_console.print(f"... {len(results) - 200} more segment(s)" + (f" in {out}" if out else ""))
+    if out is not None:
+        out_console.print(f"segments: {out}")
+    if plot is not None:
+        out_console.print(f"timeline: {plot}" if results else "timeline: none (no speech found)")

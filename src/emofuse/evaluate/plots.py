@@ -26,6 +26,7 @@ __all__ = [
     "plot_confusion",
     "plot_per_class_recall",
     "plot_seed_spread",
+    "plot_timeline",
     "spread_figure",
 ]
 
@@ -199,6 +200,57 @@ def spread_figure(
         tick.set_rotation(30)
         tick.set_ha("right")
     return fig
+
+
+def plot_timeline(
+    segments: Sequence[Mapping[str, object]],
+    path: str | os.PathLike[str],
+    title: str = "Emotions over time",
+) -> None:
+    """Emotions over a recording: per segment, stacked class probabilities (%) or A/V/D values, over time.
+
+    Args:
+        segments: ``[{start_s, end_s, probabilities: {class: p}} or {start_s, end_s, avd: {dim: value}}]`` in
+            time order (:class:`emofuse.serve.segments.SegmentResult` dicts); gaps between segments stay blank.
+        path: PNG file to write.
+        title: figure title.
+    """
+    if not segments:
+        raise EvaluationError("no segments to plot: the recording held no speech")
+    starts = np.asarray([float(s["start_s"]) for s in segments])  # type: ignore[arg-type]
+    ends = np.asarray([float(s["end_s"]) for s in segments])  # type: ignore[arg-type]
+    total_s = float(ends.max())
+    minutes = total_s > 180
+    scale = 60.0 if minutes else 1.0
+    fig = Figure(figsize=(min(16.0, max(7.0, 0.05 * len(segments) + 6)), 3.6))
+    ax = fig.subplots()
+    probs = [s.get("probabilities") for s in segments]
+    if all(isinstance(p, Mapping) for p in probs):
+        classes = list(probs[0])  # type: ignore[arg-type]
+        colours = _colours(len(classes))
+        bottom = np.zeros(len(segments))
+        for k, c in enumerate(classes):
+            height = 100 * np.asarray([float(p[c]) for p in probs])  # type: ignore[index]
+            ax.bar(starts / scale, height, width=(ends - starts) / scale, bottom=bottom, align="edge",
+                   color=colours[k], label=str(c), linewidth=0)  # fmt: skip
+            bottom += height
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("probability (%)")
+    else:
+        dims = list(segments[0].get("avd") or {})  # type: ignore[arg-type]
+        if not dims:
+            raise EvaluationError("segments carry neither probabilities nor avd values")
+        colours = _colours(len(dims))
+        for k, d in enumerate(dims):
+            values = [float(s["avd"][d]) for s in segments]  # type: ignore[index]
+            xs = np.ravel(np.column_stack([starts, ends])) / scale
+            ax.plot(xs, np.repeat(values, 2), color=colours[k], label=d)
+        ax.set_ylabel("predicted value")
+    ax.set_xlim(0, total_s / scale)
+    ax.set_xlabel("time (min)" if minutes else "time (s)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncols=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    save_figure(fig, path)
 
 
 def _chance_line(ax: Axes, level: float) -> None:

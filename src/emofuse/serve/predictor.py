@@ -216,11 +216,13 @@ class Predictor:
         transcript: str | None = None,
         *,
         source: str = "<waveform>",
+        asr: Transcript | None = None,
     ) -> Prediction:
         """Predict from a waveform ``[N]`` (or ``[N, channels]``) at ``sample_rate_hz``.
 
         Args:
             transcript: what was said, if known; used instead of ASR (aligned for ``[SIL]`` marks).
+            asr: this wave's ASR transcript when already recognised (e.g. in a batch with others); skips ASR.
         """
         from emofuse.audio import check_min_duration, check_waveform, resample
 
@@ -232,7 +234,9 @@ class Predictor:
             transcript = None
 
         t0 = time.perf_counter()
-        text_result, transcript_source = self._transcribe(wave, transcript)
+        text_result, transcript_source = (
+            (asr, "asr") if asr is not None else self._transcribe(wave, transcript)
+        )
         timings["asr"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         text_result = self._annotate(text_result, wave)
