@@ -151,3 +151,27 @@ def test_cli_segments_with_the_packaged_model(
         main()
     captured = capsys.readouterr()
     assert stop.value.code == 2 and ".csv or .json" in captured.out + captured.err
+
+
+def test_api_segments_endpoint(planted) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from emofuse.serve.app import create_app
+
+    class _Described(_FakePredictor):
+        def describe(self) -> dict[str, str]:
+            return {"task": "classes"}
+
+    path, spans = planted
+    client = TestClient(create_app(_Described(), max_duration_s=60))
+    response = client.post("/predict/segments", files={"audio": ("nine.wav", path.read_bytes())})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["duration_s"] == pytest.approx(load_audio(path).size / 16_000, abs=0.01)
+    assert len(body["segments"]) == len(spans)
+    assert [s["index"] for s in body["segments"]] == list(range(len(spans)))
+    assert all(s["top_class"] in ("happy", "sad") for s in body["segments"])
+    refused = client.post(
+        "/predict/segments", files={"audio": ("nine.wav", path.read_bytes())}, data={"transcript": "hello"}
+    )
+    assert refused.status_code == 422 and "transcript" in refused.json()["detail"]

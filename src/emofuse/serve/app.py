@@ -257,4 +257,43 @@ def create_app(
         finally:
             queue.release()
 
+    def _decode_and_predict_segments(upload: Upload) -> dict[str, Any]:
+        from emofuse.serve.segments import predict_segments
+
+        wave = decode_audio(upload.audio, max_duration_s=max_duration_s, allow_ffmpeg=allow_ffmpeg)
+        segments = [s.to_dict() for s in predict_segments(predictor, wave)]
+        return {"duration_s": round(wave.size / SAMPLE_RATE_HZ, 3), "segments": segments}
+
+    @app.post("/predict/segments", openapi_extra=_PREDICT_OPENAPI)
+    async def predict_segments_endpoint(request: Request) -> Response:
+        """Emotions over time: the recording cut at pauses, each segment's times, transcript and emotions."""
+        try:
+            queue.admit()
+        except QueueFull as full:
+            return _error(
+                503,
+                f"the server is busy ({queue.capacity} recordings in progress or waiting); retry in "
+                f"{full.retry_after_s} s",
+                headers={"Retry-After": str(full.retry_after_s)},
+            )
+        try:
+            upload = await read_upload(request, max_audio_bytes=max_upload_bytes)
+            if upload.transcript:
+                return _error(
+                    422, "a transcript does not apply to /predict/segments (each segment is transcribed)"
+                )
+            return JSONResponse(await queue.run(_decode_and_predict_segments, upload))
+        except UploadError as exc:
+            return _error(exc.status_code, exc.message)
+        except AudioError as exc:
+            return _error(422, str(exc))
+        except EmofuseError as exc:
+            log.warning("segment prediction failed: %s", exc)
+            return _error(500, f"prediction failed: {exc}")
+        except Exception:
+            log.exception("unexpected error in /predict/segments")
+            return _error(500, "internal error while predicting; the server log has the details")
+        finally:
+            queue.release()
+
     return app

@@ -83,11 +83,27 @@ def _frames(n_samples: int) -> int:
     return n_samples // FRAME_SAMPLES
 
 
-def iter_speech_segments(
-    path: str | os.PathLike[str], options: SegmentOptions | None = None
-) -> Iterator[tuple[float, float, np.ndarray]]:
-    """Yield ``(start_s, end_s, wave [N] float32 at 16 kHz)`` for each speech segment of ``path``, in order."""
+def _blocks(source: str | os.PathLike[str] | np.ndarray, block_s: float) -> Iterator[np.ndarray]:
+    """16 kHz mono blocks of ``block_s`` seconds from a file (streamed) or a 16 kHz waveform ``[N]``."""
+    if isinstance(source, np.ndarray):
+        step = max(1, int(block_s * SAMPLE_RATE_HZ))
+        for start in range(0, source.size, step):
+            yield np.asarray(source[start : start + step], dtype=np.float32)
+        return
     from emofuse.audio import iter_blocks
+
+    yield from iter_blocks(source, block_s, sample_rate_hz=SAMPLE_RATE_HZ)
+
+
+def iter_speech_segments(
+    source: str | os.PathLike[str] | np.ndarray, options: SegmentOptions | None = None
+) -> Iterator[tuple[float, float, np.ndarray]]:
+    """Yield ``(start_s, end_s, wave [N] float32 at 16 kHz)`` for each speech segment, in order.
+
+    Args:
+        source: an audio file (read block by block) or a mono 16 kHz waveform ``[N]``.
+        options: how to cut (:class:`SegmentOptions`).
+    """
     from emofuse.transcribe.vad import speech_probabilities
 
     opt = options or SegmentOptions()
@@ -152,9 +168,7 @@ def iter_speech_segments(
         probs = probs[keep:]
         origin += keep
 
-    for block in iter_blocks(
-        path, FRAME_SAMPLES * block_frames / SAMPLE_RATE_HZ, sample_rate_hz=SAMPLE_RATE_HZ
-    ):
+    for block in _blocks(source, FRAME_SAMPLES * block_frames / SAMPLE_RATE_HZ):
         block = np.concatenate([leftover, block]) if leftover.size else block
         usable = _frames(block.size) * FRAME_SAMPLES
         leftover = block[usable:]
@@ -174,15 +188,18 @@ def iter_speech_segments(
 
 def predict_segments(
     predictor: Any,
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str] | np.ndarray,
     options: SegmentOptions | None = None,
     *,
     batch_size: int = 16,
 ) -> Iterator[SegmentResult]:
-    """Emotions of each speech segment of ``path``, in order (a generator: results come as segments finish)."""
+    """Emotions of each speech segment of ``source`` (a file, or a 16 kHz waveform ``[N]``), in order.
+
+    A generator: results come as segment batches finish, so a caller can write or show them as they come.
+    """
     index = 0
     batch: list[tuple[float, float, np.ndarray]] = []
-    for segment in iter_speech_segments(path, options):
+    for segment in iter_speech_segments(source, options):
         batch.append(segment)
         if len(batch) >= batch_size:
             yield from _predict_batch(predictor, batch, index)
