@@ -62,6 +62,26 @@ def test_upload_a_recording_and_see_the_result(
     assert shot.stat().st_size > 10_000
 
 
+def test_emotions_over_time_show_a_timeline(page, live_server, speech_with_pause: Path) -> None:  # noqa: ANN001
+    page.goto(live_server.url + "/")
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('angry')")
+    page.set_input_files("#audio-file", str(speech_with_pause))
+    page.check("#over-time")
+    page.click("#submit-button")
+    page.wait_for_selector("#timeline-box:not([hidden])")
+    n_segments = page.locator("#timeline .seg").count()
+    assert n_segments >= 1 and page.locator("#segments tr").count() == n_segments
+    # every segment column stacks the four class probabilities up to its full height
+    heights = page.eval_on_selector_all(
+        "#timeline .seg",
+        "els => els.map(e => [...e.children].reduce((a, c) => a + parseFloat(c.style.height), 0))",
+    )
+    assert heights == pytest.approx([100.0] * n_segments, abs=0.5)
+    assert [page.locator("#timeline-legend span").nth(i).text_content() for i in range(4)] == LABELS
+    assert "lovely" in page.inner_text("#segments").lower()
+    page.uncheck("#over-time")
+
+
 def test_a_file_that_is_not_audio_shows_the_servers_message(page, live_server, tmp_path: Path) -> None:  # noqa: ANN001
     bogus = tmp_path / "notes.wav"
     bogus.write_text("this is a text file, not a recording\n" * 10)

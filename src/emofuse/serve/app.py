@@ -1,7 +1,10 @@
 """The HTTP service (FastAPI): ``POST /predict``, ``GET /health``, the OpenAPI docs at ``/docs`` and a web page at ``/``.
 
 ``POST /predict`` takes ``multipart/form-data`` with the recording in ``audio`` and an optional ``transcript``,
-and answers :meth:`emofuse.serve.predictor.Prediction.to_dict` as JSON. Refusals carry ``{"detail": message}``:
+and answers :meth:`emofuse.serve.predictor.Prediction.to_dict` as JSON. ``POST /predict/segments`` takes the same
+upload (no transcript) and answers ``{"duration_s", "segments": [SegmentResult dicts]}``: the recording cut at
+pauses (:mod:`emofuse.serve.segments`), each segment's times, transcript and emotions. Refusals carry
+``{"detail": message}``:
 
 * 401: the server has an API key and the request did not carry it (``X-API-Key`` or ``Authorization: Bearer``);
 * 408: the body did not arrive within ``read_timeout_s`` (a request head has its own deadline, see

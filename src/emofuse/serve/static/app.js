@@ -101,6 +101,57 @@ function renderResult(result) {
   $("result").hidden = false;
 }
 
+const PALETTE = ["#3756c8", "#d9822b", "#2e9e6a", "#b3261e", "#8a5cc2", "#7a7f8c", "#c2a400", "#1f9fb3"];
+
+function renderSegments(body) {
+  // emotions over time: one column per segment, stacked class probabilities (or A/V/D as text), and a table
+  const segments = body.segments || [];
+  $("timeline-box").hidden = false;
+  $("timeline-meta").textContent = `(${segments.length} segment(s) in ${body.duration_s.toFixed(1)} s)`;
+  const timeline = $("timeline");
+  const legend = $("timeline-legend");
+  const table = $("segments");
+  timeline.replaceChildren();
+  legend.replaceChildren();
+  table.replaceChildren();
+  const classes = segments.length && segments[0].probabilities ? Object.keys(segments[0].probabilities) : [];
+  classes.forEach((c, k) => {
+    const item = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = PALETTE[k % PALETTE.length];
+    item.append(swatch, c);
+    legend.append(item);
+  });
+  const total = Math.max(body.duration_s, 1e-6);
+  segments.forEach((seg) => {
+    const column = document.createElement("div");
+    column.className = "seg";
+    column.style.left = `${(seg.start_s / total) * 100}%`;
+    column.style.width = `${Math.max(0.2, ((seg.end_s - seg.start_s) / total) * 100)}%`;
+    column.title = `${seg.start_s.toFixed(1)}-${seg.end_s.toFixed(1)} s: ${seg.top_class || ""} ${seg.text}`;
+    classes.forEach((c, k) => {
+      const part = document.createElement("span");
+      part.style.height = `${seg.probabilities[c] * 100}%`;
+      part.style.background = PALETTE[k % PALETTE.length];
+      column.append(part);
+    });
+    timeline.append(column);
+    const row = table.insertRow();
+    row.insertCell().textContent = `${seg.start_s.toFixed(1)} s`;
+    row.insertCell().textContent = `${seg.end_s.toFixed(1)} s`;
+    row.insertCell().textContent = seg.top_class
+      ? `${seg.top_class} ${(seg.probabilities[seg.top_class] * 100).toFixed(0)} %`
+      : Object.entries(seg.avd || {}).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
+    row.insertCell().textContent = seg.text;
+  });
+  $("transcript-out").textContent = segments.map((s) => s.text).join(" ");
+  $("meta").textContent = `${body.duration_s.toFixed(2)} s; words from speech recognition`;
+  $("classes").hidden = true;
+  $("avd").hidden = true;
+  $("timings-box").hidden = true;
+  $("result").hidden = false;
+}
+
 async function submit(event) {
   event.preventDefault();
   clearError();
@@ -112,14 +163,16 @@ async function submit(event) {
   }
   const form = new FormData();
   form.append("audio", audio, file ? file.name : "recording.wav");
+  const overTime = $("over-time").checked;
   const transcript = $("transcript").value.trim();
-  if (transcript) form.append("transcript", transcript);
+  if (transcript && !overTime) form.append("transcript", transcript);
   $("submit-button").disabled = true;
   $("busy").hidden = false;
   try {
-    let response = await fetch("/predict", { method: "POST", body: form, headers: keyHeaders() });
+    const url = overTime ? "/predict/segments" : "/predict";
+    let response = await fetch(url, { method: "POST", body: form, headers: keyHeaders() });
     if (response.status === 401 && askForKey()) {
-      response = await fetch("/predict", { method: "POST", body: form, headers: keyHeaders() });
+      response = await fetch(url, { method: "POST", body: form, headers: keyHeaders() });
     }
     let body = null;
     try {
@@ -134,7 +187,13 @@ async function submit(event) {
       showError(`Could not process the recording: ${message}${retry ? ` (retry in ${retry} s)` : ""}`);
       return;
     }
-    renderResult(body);
+    if (overTime) {
+      renderSegments(body);
+    } else {
+      $("timeline-box").hidden = true;
+      $("timings-box").hidden = false;
+      renderResult(body);
+    }
   } catch (err) {
     showError(`Could not reach the server: ${err}`);
   } finally {
