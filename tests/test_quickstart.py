@@ -18,7 +18,8 @@ pytestmark = [
 ]
 pytest.importorskip("opensmile")
 
-SYSTEMS = ("audio", "text_bert", "ef_cs", "ef_pt", "ef_ws", "lf_pt")
+# the text system runs MiniLM (offline), so the quickstart names it text_minilm
+SYSTEMS = ("audio", "text_minilm", "ef_cs", "ef_pt", "ef_ws", "lf_pt")
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,8 @@ def test_quickstart_writes_report_plots_and_model(quick) -> None:  # type: ignor
         / len(t.split())
         for t, h in zip(merged["transcript"], merged["text"], strict=True)
     ]
+    # Whisper decodes at temperature 0 without sampling fallback, so these words are the same on every run
+    # (tests/transcribe/test_transcribe_packing.py checks a second process); packed clips score about 0.85 here.
     assert sum(hits) / len(hits) > 0.7
     timings = json.loads((quick.out_dir / "timings.json").read_text())
     assert set(timings["stage_s"]) == {"corpus", "transcribe", "extract", "train", "export", "total"}

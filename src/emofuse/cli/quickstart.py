@@ -37,6 +37,8 @@ SINGLE_MODALITY: tuple[str, ...] = ("audio", "text_bert")
 #: Recipe overrides: offline text encoder on the ASR transcript.
 TEXT_OVERRIDES: tuple[str, ...] = ("features.text.encoder.model=minilm", "features.text.input=asr")
 STAGES: tuple[str, ...] = ("corpus", "transcribe", "extract", "train", "export")
+#: The text system runs MiniLM, not bert-base-uncased, so its runs, table row and plots are named for it.
+RENAMED: dict[str, str] = {"text_bert": "text_minilm"}
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,15 @@ def _recipes(settings: QuickstartSettings) -> list[Any]:
         wanted = [*[s for s in SINGLE_MODALITY if s not in wanted], *wanted]
     recipes = []
     for name in wanted:
-        has_text = "text" in load_recipe(f"pepino2020/{name}").features
-        recipes.append(load_recipe(f"pepino2020/{name}", settings.overrides(has_text)))
+        plain = load_recipe(f"pepino2020/{name}")
+        overrides = settings.overrides("text" in plain.features)
+        if name in RENAMED:
+            overrides.append(f"name={RENAMED[name]}")
+        pre = plain.training.pretrain
+        for branch, source in pre.from_systems.items() if pre is not None else []:
+            if source in RENAMED:
+                overrides.append(f"training.pretrain.from_systems.{branch}={RENAMED[source]}")
+        recipes.append(load_recipe(f"pepino2020/{name}", overrides))
     return recipes
 
 
