@@ -20,8 +20,22 @@ from emofuse.transcribe.base import Transcriber
 from emofuse.transcribe.cache import TranscriptCache
 from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S, SIL_TOKEN, annotate
 from emofuse.transcribe.source import SilenceConfig, TextSource
-from emofuse.transcribe.table import TRANSCRIPT_COLUMNS, read_transcripts, text_source_of, transcribe_table
 from emofuse.transcribe.types import Transcript, Word
+
+#: loaded on first use: the table helpers import pandas, which `emofuse predict` / `serve` never need
+_LAZY = {
+    name: "emofuse.transcribe.table"
+    for name in ("TRANSCRIPT_COLUMNS", "read_transcripts", "text_source_of", "transcribe_table")
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'emofuse.transcribe' has no attribute {name!r}")
+
 
 BACKENDS = ("faster-whisper", "transformers", "align")
 
