@@ -29,6 +29,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU build; a looser pin would pull CUDA packages.
-echo "setup: installing emofuse and its dependencies (about 2 minutes on a fresh machine)"
-.venv/bin/python -m pip install --quiet -e ".[all,dev]"
+echo "setup: installing emofuse and its dependencies (about 2 minutes on a fresh machine; pip shows each package)"
+started=$SECONDS
+set +e
+if [ -t 1 ]; then
+  # a terminal: pip's own lines and download bars (not piped, or pip would hide its bars)
+  .venv/bin/python -m pip install -e ".[all,dev]"
+else
+  # a log (CI): one plain line per package pip fetches or installs, no bars
+  .venv/bin/python -m pip install --progress-bar off -e ".[all,dev]" 2>&1 \
+    | grep -E "^(Collecting|Downloading|Installing|Successfully|ERROR)"
+fi
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "setup: pip failed (exit $status); the lines above say which package" >&2
+  exit "$status"
+fi
+echo "setup: dependencies installed in $((SECONDS - started)) s"
 echo "setup: done ($(.venv/bin/python -c 'import emofuse, torch; print("emofuse", emofuse.__version__, "torch", torch.__version__)'))"
