@@ -21,8 +21,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -188,54 +186,34 @@ def run_grid(
 def _grid_progress(
     total: int, progress: bool | None, plain_every_s: float
 ) -> Iterator[Callable[[dict[str, Any]], None]]:
-    started = time.perf_counter()
-    count = 0
-    if progress is False:
-        yield lambda row: None
-        return
-    if sys.stderr.isatty():
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-        bar = Progress(
-            TextColumn("[bold]runs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.description}"),
-        )
-        with bar:
-            task = bar.add_task("", total=total)
+    from emofuse.progress import progress as make_progress
 
-            def advance(row: dict[str, Any]) -> None:
-                bar.update(task, advance=1, description=_describe(row))
+    bar = make_progress(
+        TextColumn("[bold]runs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        enabled=progress is not False,
+        every_s=plain_every_s,
+    )
+    with bar:
+        task = bar.add_task("runs", total=total)
 
-            yield advance
-        return
-    last = [0.0]
+        def advance(row: dict[str, Any]) -> None:
+            bar.update(task, advance=1, description=_describe(row))
 
-    def line(row: dict[str, Any]) -> None:
-        nonlocal count
-        count += 1
-        now = time.perf_counter() - started
-        if now - last[0] >= plain_every_s or count == total:
-            last[0] = now
-            left = now / count * (total - count)
-            print(
-                f"runs {count}/{total}, {now:.0f} s elapsed, about {left:.0f} s left ({_describe(row)})",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    yield line
+        yield advance
 
 
 def _describe(row: Mapping[str, Any]) -> str:

@@ -170,9 +170,11 @@ def reconcile_text_source(recipe: Recipe, transcripts: pd.DataFrame | None, acce
 def _progress(enabled: bool) -> Any:
     if not enabled:
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(
+    from emofuse.progress import progress
+
+    return progress(
         TextColumn("[bold]runs"),
         BarColumn(),
         MofNCompleteColumn(),

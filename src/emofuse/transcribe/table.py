@@ -301,17 +301,18 @@ def _progress(enabled: bool) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    return Progress(
+    from emofuse.progress import progress
+
+    return progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        disable=not enabled,
+        enabled=enabled,
     )
