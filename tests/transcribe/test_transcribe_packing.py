@@ -85,3 +85,42 @@ def test_another_process_transcribes_the_same_words(whisper, clips) -> None:  # 
     )
     there = json.loads(done.stdout.strip().splitlines()[-1])
     assert there == [[list(w) for w in clip] for clip in here]
+
+
+def test_a_long_recording_is_cut_into_speech_chunks_and_times_come_back(whisper, clips, norm, wer) -> None:  # noqa: ANN001
+    """Four phrases twice with 3 s pauses and 6 s of leading silence (about 40 s): too long to pack as one clip,
+    so it is cut at the pauses by silero-vad; words and times come back on the whole recording's clock."""
+    waves = [load_audio(p) for p in clips]
+    pause = np.zeros(3 * 16_000, np.float32)
+    pieces, starts_s, position = [np.zeros(6 * 16_000, np.float32)], [], 6 * 16_000
+    for wave in waves + waves:
+        starts_s.append(position / 16_000 + np.flatnonzero(np.abs(wave) > 0.02)[0] / 16_000)
+        pieces += [wave, pause]
+        position += wave.size + pause.size
+    recording = np.concatenate(pieces)
+    assert recording.size / 16_000 > whisper.pack_s
+    decoded: list[float] = []
+    decode = whisper._decode
+
+    def counting(audio: np.ndarray, offset_s: float, duration_s: float):  # noqa: ANN202
+        decoded.append(duration_s)
+        return decode(audio, offset_s, duration_s)
+
+    whisper._decode = counting
+    try:
+        result = whisper.transcribe(recording, 16_000)
+    finally:
+        del whisper._decode
+    expected = norm(" ".join(PHRASES + PHRASES))
+    assert wer(expected, norm(result.text)) <= 0.15, result.text
+    assert len(decoded) <= 3 and sum(decoded) < recording.size / 16_000  # silence is not decoded
+    # each phrase's first word starts where that phrase starts in the recording
+    firsts = [p.split()[0] for p in PHRASES + PHRASES]
+    words = list(result.words)
+    for first, start_s in zip(firsts, starts_s, strict=True):
+        near = [w for w in words if abs(w.start_s - start_s) < 0.6]
+        assert any(norm(w.text) == [first] for w in near), (
+            first,
+            start_s,
+            [(w.text, w.start_s) for w in near],
+        )

@@ -113,7 +113,9 @@ def test_long_recordings_are_cut_at_quiet_points(planted, norm, wer) -> None:  #
     for cut, _ in ranges[1:]:  # every cut falls inside a planted pause, not in a word
         assert any(s <= cut / 16_000 <= e for s, e in planted.pauses_s), cut / 16_000
     # block by block the words stay right and their times are shifted back onto the whole recording
-    transcriber = build_transcriber("faster-whisper", cpu_threads=2, block_s=6.0)
+    transcriber = build_transcriber(
+        "faster-whisper", cpu_threads=2, block_s=6.0, pack_s=0
+    )  # blocks, no packing
     blocked = transcriber.transcribe(planted.wave, 16_000)
     assert wer(norm(planted.text), norm(blocked.text)) <= MAX_WER, blocked.text
     cuts_s = [a / 16_000 for a, _ in split_blocks(planted.wave, 6.0)[1:]]

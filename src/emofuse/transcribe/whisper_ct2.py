@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from emofuse.errors import ModelLoadError, TranscriptionError
+from emofuse.errors import ConfigError, ModelLoadError, TranscriptionError
 from emofuse.hashing import config_hash
 from emofuse.transcribe.base import (
     MODEL_SAMPLE_RATE_HZ,
@@ -85,6 +85,10 @@ class FasterWhisperTranscriber:
             to the clip its midpoint falls in, times shifted by the clip's offset and clipped to its span). A
             clip longer than ``pack_s - 2 * pack_gap_s`` is decoded on its own. 0 turns packing off.
         pack_gap_s: silence before each packed clip (and before the window's first).
+        chunk_s: a recording too long to pack is cut by silero-vad at pauses into speech chunks of at most this
+            many seconds (pauses and silence are not decoded at all), and the chunks are packed and decoded
+            together like short clips; word times are shifted back by each chunk's offset. 0 decodes it in
+            ``block_s`` blocks, window after window, as faster-whisper does.
     """
 
     needs_text = False
@@ -105,6 +109,7 @@ class FasterWhisperTranscriber:
         temperature: float = 0.0,
         pack_s: float = 29.0,
         pack_gap_s: float = 1.0,
+        chunk_s: float = 20.0,
     ) -> None:
         self.model = str(default_model_dir()) if model is None else str(model)
         self.model_label = DEFAULT_MODEL_LABEL if model is None else Path(str(model)).name or str(model)
@@ -126,11 +131,17 @@ class FasterWhisperTranscriber:
         self.refine_with_vad = bool(refine_with_vad)
         self.pack_s = float(pack_s)
         self.pack_gap_s = float(pack_gap_s)
+        self.chunk_s = float(chunk_s)
+        if self.chunk_s and self._packs() and not 1.0 <= self.chunk_s <= self.pack_s - 2 * self.pack_gap_s:
+            raise ConfigError(
+                f"chunk_s={chunk_s}: use 0 (off) or 1 to pack_s - 2 * pack_gap_s "
+                f"({self.pack_s - 2 * self.pack_gap_s:g}) seconds"
+            )
         config: list[Any] = [self.compute_type, self.decode_options, self.block_s]
         if self.refine_with_vad:  # kept out of the hash when off, so earlier caches stay valid
             config.append("vad-refined-1")
         if self._packs():  # a clip decoded after a lead silence (alone or packed) is another output
-            config.append({"pack_s": self.pack_s, "pack_gap_s": self.pack_gap_s})
+            config.append({"pack_s": self.pack_s, "pack_gap_s": self.pack_gap_s, "chunk_s": self.chunk_s})
         self.backend_id = f"faster-whisper/{self.model_label}/{config_hash(config)}"
 
     def _model(self) -> Any:
@@ -165,7 +176,8 @@ class FasterWhisperTranscriber:
             if audio.size == 0 or float(np.max(np.abs(audio))) == 0.0:
                 out[i] = make_transcript([], audio.size / MODEL_SAMPLE_RATE_HZ, self.backend_id)
             elif not self._fits_pack(audio):
-                out[i] = self._transcribe_long(audio)
+                chunked = self.chunk_s > 0 and self._packs()  # chunks are packed: without packing, blocks
+                out[i] = self._transcribe_chunked(audio) if chunked else self._transcribe_long(audio)
             else:
                 if pack and pack_samples + audio.size + gap > limit:
                     self._decode_pack(pack, audios, out)
@@ -216,6 +228,39 @@ class FasterWhisperTranscriber:
                 f"faster-whisper failed on {duration_s:.1f} s of audio (block at {offset_s:.1f} s): {exc}"
             ) from exc
         return words, info.language
+
+    def _transcribe_chunked(self, audio: np.ndarray) -> Transcript:
+        """A long recording: silero-vad speech chunks (block by block), packed and decoded together."""
+        from emofuse.transcribe.chunks import speech_spans
+        from emofuse.transcribe.vad import VAD_FRAME_SAMPLES, speech_probabilities
+
+        frame_s = VAD_FRAME_SAMPLES / MODEL_SAMPLE_RATE_HZ
+        pad = int(0.2 / frame_s)
+        duration_s = audio.size / MODEL_SAMPLE_RATE_HZ
+        chunks: list[tuple[int, int]] = []  # sample ranges
+        for start, end in split_blocks(audio, self.block_s):
+            probs = speech_probabilities(audio[start:end], MODEL_SAMPLE_RATE_HZ)
+            max_frames = int((self.chunk_s - 2 * pad * frame_s) / frame_s)
+            spans = speech_spans(probs, 0.5, int(0.5 / frame_s), max_frames, min_frames=3)
+            for k, (first, last) in enumerate(spans):
+                # pad into the pauses around a chunk, never into a neighbour (a cut inside speech gets no pad)
+                lo_frame = max(first - pad, spans[k - 1][1] if k else 0)
+                hi_frame = min(last + pad, spans[k + 1][0] if k + 1 < len(spans) else len(probs))
+                chunks.append(
+                    (start + lo_frame * VAD_FRAME_SAMPLES, min(end, start + hi_frame * VAD_FRAME_SAMPLES))
+                )
+        words: list[Word] = []
+        language = None
+        done = (
+            self.transcribe_many([audio[lo:hi] for lo, hi in chunks], MODEL_SAMPLE_RATE_HZ) if chunks else []
+        )
+        for (lo, _), part in zip(chunks, done, strict=True):
+            offset_s = lo / MODEL_SAMPLE_RATE_HZ
+            words.extend(
+                Word(w.text, w.start_s + offset_s, w.end_s + offset_s, w.confidence) for w in part.words
+            )
+            language = part.extra.get("language", language)
+        return make_transcript(clean_words(words, duration_s), duration_s, self.backend_id, language=language)
 
     def _transcribe_long(self, audio: np.ndarray) -> Transcript:
         duration_s = audio.size / MODEL_SAMPLE_RATE_HZ
