@@ -132,7 +132,8 @@ def run_grid(
         jobs: the grid (see :class:`GridJob`); ``needs`` outside the grid are ignored.
         payload: what every worker needs once: ``recipes`` ({system: Recipe}), ``table``, ``folds``,
             ``store``, ``out_dir``, ``sources`` ({system: {branch: BranchSource}}); all picklable.
-        workers: processes (>= 1). threads: torch threads per worker.
+        workers: processes (>= 1). threads: torch threads per worker. Workers start as fresh processes, which
+            re-import the caller's main module: a script must call this under ``if __name__ == "__main__":``.
         progress: True/None: a rich bar when stderr is a terminal, else plain periodic lines; False: quiet.
         on_run_done: called in this process with each finished row, in completion order.
     """
@@ -164,7 +165,8 @@ def run_grid(
                     except BrokenProcessPool as exc:
                         raise EmofuseError(
                             f"a training worker died during {job.system} seed {job.seed} {job.fold_name} "
-                            f"(out of memory?); rerun the command to resume, or pass --workers 1"
+                            "(out of memory, or a script calling run_experiment(workers > 1) without an "
+                            "`if __name__ == '__main__':` guard); rerun to resume, or pass --workers 1"
                         ) from exc
                     done[job.key] = row
                     report(row)
