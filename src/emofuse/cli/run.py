@@ -138,7 +138,7 @@ def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:
     """A rich table of median ± IQR over seeds per system (pepino2020 Table 1 style); accuracy and uar in %."""
     from rich.table import Table
 
-    from emofuse.evaluate.report import no_negative_zero
+    from emofuse.formatting import no_negative_zero
 
     table = Table(title=title)
     table.add_column("system")

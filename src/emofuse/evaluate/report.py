@@ -31,6 +31,7 @@ from emofuse.evaluate.errors import EvaluationError
 from emofuse.evaluate.metrics import confusion
 from emofuse.evaluate.plots import plot_confusion, plot_per_class_recall, plot_seed_spread, slug
 from emofuse.evaluate.stats import paired_ttest_by_seed
+from emofuse.formatting import no_negative_zero
 from emofuse.io import atomic_write_json, atomic_write_text
 
 __all__ = ["Report", "write_report", "format_table", "chance_level", "no_negative_zero", "PERCENT_METRICS"]
@@ -61,13 +62,6 @@ def _fmt(metric: str, value: float) -> str:
     if metric in PERCENT_METRICS:
         return no_negative_zero(f"{100 * value:.1f}")
     return no_negative_zero(f"{value:.3f}")
-
-
-def no_negative_zero(text: str) -> str:
-    """``"-0.000"`` (or ``"+0.0"``) -> ``"0.000"``: a value that rounds to zero carries no sign; other text unchanged."""
-    if text.startswith(("-", "+")) and not text.strip("+-0.%"):
-        return text[1:]
-    return text
 
 
 def chance_level(metric: str, labels: Sequence[str], y_true: Sequence[str] | None = None) -> float | None:
