@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from emofuse.train.parallel import default_workers, grid_jobs
-from emofuse.train.runner import DONE, run_experiment
+from emofuse.train.runner import run_experiment
 
 SYSTEMS = ["pepino2020/audio", "pepino2020/text_bert", "pepino2020/ef_pt"]
 
@@ -40,8 +40,16 @@ def _predictions(out: Path) -> pd.DataFrame:
 
 
 def test_grid_jobs_wait_for_their_pretraining_sources(tiny_corpus: Any) -> None:
+    from types import SimpleNamespace
+
     recipes = [tiny_corpus.recipe(n) for n in SYSTEMS]
-    jobs = grid_jobs([(r, s, i, f) for r in recipes for s in (0, 1) for i, f in enumerate(tiny_corpus.folds)])
+    specs = [
+        SimpleNamespace(recipe=r, seed=s, fold_index=i, fold=f)
+        for r in recipes
+        for s in (0, 1)
+        for i, f in enumerate(tiny_corpus.folds)
+    ]
+    jobs = grid_jobs(specs)
     by_system = {j.system: j for j in jobs if j.seed == 1 and j.fold_index == 1}
     assert by_system["audio"].needs == () and by_system["text_bert"].needs == ()
     assert set(by_system["ef_pt"].needs) == {("audio", 1, 1), ("text_bert", 1, 1)}
@@ -62,7 +70,7 @@ def test_two_workers_give_the_same_runs_as_one_process_and_resume(tiny_corpus: A
     out = tmp_path / "parallel"
     with pytest.raises(_Stop):
         _run(tiny_corpus, out, workers=2, on_run_done=stop_after_four)
-    n_done = len(list(out.glob("*/seed*/fold*/" + DONE)))
+    n_done = len(list(out.glob("*/seed*/fold*/done.json")))
     assert 4 <= n_done < 12  # what finished is kept; the rest was not run
     result = _run(
         tiny_corpus,

@@ -76,7 +76,11 @@ def run(
     loaded = load_recipes(recipes, overrides, protocol=protocol)
     # a finished grid asked the same again answers from its files (no torch, no training, no report rebuilt)
     fingerprint = grid_fingerprint(
-        loaded, seeds, {"corpus": corpus, "splits": splits, "transcripts": transcripts}, store
+        loaded,
+        seeds,
+        {"corpus": corpus, "splits": splits, "transcripts": transcripts},
+        store,
+        extra={"accept_transcript_settings": accept_transcript_settings},
     )
     finished = finished_report(out, fingerprint)
     if finished is not None:

@@ -28,6 +28,7 @@ def grid_fingerprint(
     seeds: Sequence[int] | int | None,
     files: Mapping[str, str | os.PathLike[str] | None],
     store: str | os.PathLike[str] | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """A hash of everything that decides a grid's results.
 
@@ -36,6 +37,7 @@ def grid_fingerprint(
         seeds: the seed list or count given (None: the recipes' own).
         files: ``{role: path or None}`` (corpus table, splits, transcripts); their contents are hashed.
         store: the feature store directory.
+        extra: other options that change results (JSON-safe).
     """
     from emofuse import __version__
 
@@ -46,6 +48,7 @@ def grid_fingerprint(
             "files": {k: None if p is None else file_sha256(p) for k, p in sorted(files.items())},
             "store": None if store is None else str(Path(store).expanduser().resolve()),
             "version": __version__,
+            "extra": dict(extra or {}),
         }
     )
 

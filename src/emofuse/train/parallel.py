@@ -47,16 +47,17 @@ class GridJob:
         return (self.system, self.seed, self.fold_index)
 
 
-def grid_jobs(jobs: Sequence[tuple[Any, int, int, Any]]) -> list[GridJob]:
-    """:class:`GridJob` s from the runner's ``(recipe, seed, fold_index, fold)`` tuples, with their dependencies."""
+def grid_jobs(specs: Sequence[Any]) -> list[GridJob]:
+    """:class:`GridJob` s for the runner's :class:`~emofuse.train.steps.RunSpec` s, with their dependencies."""
     out = []
-    for recipe, seed, fold_index, fold in jobs:
+    for spec in specs:
+        recipe = spec.recipe
         pre = recipe.training.pretrain
         sources = (
             pre.from_systems.values() if pre is not None and recipe.training.strategy != "cold_start" else ()
         )
-        needs = tuple((str(s), seed, fold_index) for s in sources)
-        out.append(GridJob(recipe.name, seed, fold_index, fold.name, needs))
+        needs = tuple((str(s), spec.seed, spec.fold_index) for s in sources)
+        out.append(GridJob(recipe.name, spec.seed, spec.fold_index, spec.fold.name, needs))
     return out
 
 
@@ -91,17 +92,14 @@ def _init_worker(payload: Mapping[str, Any]) -> None:
 
 
 def _run_job(job: GridJob) -> dict[str, Any]:
-    from emofuse.train.features import FeaturePlan
-    from emofuse.train.runner import _Context, _run_one
+    from emofuse.encoders import FeatureStore
+    from emofuse.train.data import FeatureCache
+    from emofuse.train.steps import run_one
 
-    if "ctx" not in _STATE:
-        plan = FeaturePlan(
-            _STATE["table"], _STATE["store"], None, None, extract_missing=False, progress=False
-        )
-        _STATE["ctx"] = _Context(_STATE["table"], _STATE["folds"], plan, _STATE["out_dir"])
-    recipe = _STATE["recipes"][job.system]
-    fold = _STATE["folds"][job.fold_index]
-    return _run_one(recipe, job.seed, job.fold_index, fold, _STATE["sources"][job.system], _STATE["ctx"])
+    spec = _STATE["specs"][job.key]
+    if "cache" not in _STATE:  # one cache per worker: each store entry is read once per process
+        _STATE["cache"] = FeatureCache(FeatureStore(spec.store_root))
+    return run_one(spec, _STATE["cache"])
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -109,7 +107,7 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         # the server imports torch and Lightning once; every worker forks from that clean process
-        ctx.set_forkserver_preload(["torch", "lightning", "emofuse.train.runner"])
+        ctx.set_forkserver_preload(["torch", "lightning", "emofuse.train.steps"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -117,8 +115,7 @@ def _context() -> multiprocessing.context.BaseContext:
 # --------------------------------------------------------------------------------------------------------
 # parent side
 def run_grid(
-    jobs: Sequence[GridJob],
-    payload: Mapping[str, Any],
+    specs: Sequence[Any],
     *,
     workers: int,
     threads: int = 1,
@@ -126,17 +123,20 @@ def run_grid(
     on_run_done: Callable[[dict[str, Any]], None] | None = None,
     plain_every_s: float = 10.0,
 ) -> list[dict[str, Any]]:
-    """Run ``jobs`` in ``workers`` processes; returns one runner row per job, in the order of ``jobs``.
+    """Run the runner's :class:`~emofuse.train.steps.RunSpec` s in ``workers`` processes.
+
+    Returns one runner row per spec, in the order of ``specs``. A spec whose system starts from other systems'
+    runs (``training.pretrain.from_systems``) is submitted once those runs of its seed and fold have finished.
 
     Args:
-        jobs: the grid (see :class:`GridJob`); ``needs`` outside the grid are ignored.
-        payload: what every worker needs once: ``recipes`` ({system: Recipe}), ``table``, ``folds``,
-            ``store``, ``out_dir``, ``sources`` ({system: {branch: BranchSource}}); all picklable.
+        specs: the grid; every worker gets all of them once (pickled together, so the shared table once).
         workers: processes (>= 1). threads: torch threads per worker. Workers start as fresh processes, which
             re-import the caller's main module: a script must call this under ``if __name__ == "__main__":``.
         progress: True/None: a rich bar when stderr is a terminal, else plain periodic lines; False: quiet.
         on_run_done: called in this process with each finished row, in completion order.
     """
+    jobs = grid_jobs(specs)
+    payload = {"specs": {job.key: spec for job, spec in zip(jobs, specs, strict=True)}}
     keys = {j.key for j in jobs}
     waiting = {j.key: j for j in jobs}
     done: dict[JobKey, dict[str, Any]] = {}

@@ -236,6 +236,7 @@ def run_experiment(
     report: bool = True,
     on_run_done: Callable[[dict[str, Any]], None] | None = None,
     torch_threads: int | None = None,
+    workers: int = 1,
 ) -> ExperimentResult:
     """Train and evaluate every system over seeds x folds, skipping finished runs, then write the report.
 
@@ -257,7 +258,10 @@ def run_experiment(
         report: write the aggregate report when done.
         on_run_done: called with each finished run's row (tests use it to interrupt a run).
         torch_threads: CPU threads for torch during this call (small models train fastest on 1; default:
-            torch's own setting).
+            torch's own setting); with ``workers > 1``, per worker (default 1).
+        workers: worker processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`); 1 trains
+            in this process, one run after another. With more, a script must call this under
+            ``if __name__ == "__main__":`` (the workers re-import the main module).
     """
     ordered = [
         reconcile_text_source(r, transcripts, accept_transcript_settings)
@@ -276,8 +280,15 @@ def run_experiment(
         for s in _seed_list(r, seeds)
         for i, f in enumerate(fold_list)
     ]
-    with _torch_thread_count(torch_threads):
-        rows = _run_all(specs, FeatureCache(store), show, on_run_done)
+    if workers > 1 and len(specs) > 1:
+        from emofuse.train.parallel import run_grid
+
+        rows = run_grid(
+            specs, workers=workers, threads=torch_threads or 1, progress=progress, on_run_done=on_run_done
+        )
+    else:
+        with _torch_thread_count(torch_threads):
+            rows = _run_all(specs, FeatureCache(store), show, on_run_done)
     return _finish(ordered, out, rows, report)
 
 

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,22 +242,23 @@ def transcribe_table(
             f"transcribing ({transcriber.backend_id.split('/')[0]})", total=len(ids), completed=len(done)
         )
         try:
-            for row in todo:
-                uid = str(row.utterance_id)
-                try:
-                    result = _transcribe_row(row, transcriber, store, load_audio, text_source.silence)
-                except EmofuseError as exc:
-                    if not skip_errors:
-                        raise type(exc)(f"utterance {uid} ({row.audio_path}): {exc}") from exc
-                    errors.append(f"{uid}: {exc}")
+            for first in range(0, len(todo), flush_every):
+                chunk = todo[first : first + flush_every]
+                results = _transcribe_rows(chunk, transcriber, store, load_audio, text_source.silence)
+                for row, result in zip(chunk, results, strict=True):
+                    uid = str(row.utterance_id)
+                    if isinstance(result, EmofuseError):
+                        if not skip_errors:
+                            raise type(result)(f"utterance {uid} ({row.audio_path}): {result}") from result
+                        errors.append(f"{uid}: {result}")
+                        progress_bar.advance(task)
+                        continue
+                    row_dict = _row(uid, result, settings)
+                    done[uid] = row_dict
+                    batch.append(row_dict)
+                    if len(batch) >= flush_every:
+                        flush()
                     progress_bar.advance(task)
-                    continue
-                row_dict = _row(uid, result, settings)
-                done[uid] = row_dict
-                batch.append(row_dict)
-                if len(batch) >= flush_every:
-                    flush()
-                progress_bar.advance(task)
         finally:  # on an error or Ctrl-C the finished rows are kept in a part file for the next run
             flush()
 
@@ -266,6 +268,65 @@ def transcribe_table(
     frame = read_transcripts(out)
     frame.attrs["errors"] = errors
     return frame
+
+
+def _transcribe_rows(
+    rows: list[Any],
+    transcriber: Transcriber,
+    store: TranscriptCache | None,
+    load_audio: Any,
+    silence: SilenceConfig,
+) -> Iterator[Transcript | EmofuseError]:
+    """Transcribe ``rows`` together when the backend packs several recordings (``transcribe_many``), else one by
+    one; each result is a transcript or the error of that row (a failed batch is retried row by row)."""
+    many = getattr(transcriber, "transcribe_many", None)
+    if many is None or transcriber.needs_text or len(rows) < 2:
+        for row in rows:  # one at a time: each is kept before the next starts
+            try:
+                yield _transcribe_row(row, transcriber, store, load_audio, silence)
+            except EmofuseError as exc:
+                yield exc
+        return
+    waves: dict[int, Any] = {}
+    raws: dict[int, Transcript | EmofuseError] = {}
+    keys: dict[int, str] = {}
+    for i, row in enumerate(rows):
+        start_s, end_s = _span(row.start_s), _span(row.end_s)
+        try:
+            waves[i] = load_audio(
+                row.audio_path, sample_rate_hz=MODEL_SAMPLE_RATE_HZ, start_s=start_s, end_s=end_s
+            )
+        except EmofuseError as exc:
+            raws[i] = exc
+            continue
+        if store is not None:
+            keys[i] = cache_key(audio_key(row.audio_path, start_s, end_s), transcriber.backend_id, None)
+            cached = store.get(keys[i])
+            if cached is not None:
+                raws[i] = cached
+    todo = [i for i in waves if i not in raws]
+    if todo:
+        fresh: list[Transcript | EmofuseError]
+        try:
+            fresh = list(many([waves[i] for i in todo], MODEL_SAMPLE_RATE_HZ))
+        except EmofuseError:
+            fresh = []
+            for i in todo:
+                try:
+                    fresh.append(transcriber.transcribe(waves[i], MODEL_SAMPLE_RATE_HZ))
+                except EmofuseError as exc:
+                    fresh.append(exc)
+        for i, raw in zip(todo, fresh, strict=True):
+            raws[i] = raw
+            if store is not None and i in keys and not isinstance(raw, EmofuseError):
+                store.put(keys[i], raw)
+    for i in range(len(rows)):
+        raw = raws[i]
+        yield (
+            raw
+            if isinstance(raw, EmofuseError)
+            else annotate(raw, waves[i], MODEL_SAMPLE_RATE_HZ, **silence.model_dump())
+        )
 
 
 def _transcribe_row(
