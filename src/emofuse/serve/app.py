@@ -198,6 +198,10 @@ def create_app(
     @app.post("/predict", openapi_extra=_PREDICT_OPENAPI)
     async def predict(request: Request) -> Response:
         """Emotions of one uploaded recording: transcript with [SIL], class probabilities or A/V/D, stage timings."""
+        return await _guarded(request, _decode_and_predict)
+
+    async def _guarded(request: Request, work: Any) -> Response:
+        """API key, per-client limits, then :func:`_admitted_predict` of ``work`` (shared by both endpoints)."""
         if api_key is not None and not key_matches(presented_key(request.headers), api_key):
             counters["unauthorised"] += 1
             return _error(
@@ -211,11 +215,11 @@ def create_app(
         except LimitExceeded as over:
             return _error(over.status_code, over.message, headers={"Retry-After": str(over.retry_after_s)})
         try:
-            return await _admitted_predict(request)
+            return await _admitted_predict(request, work)
         finally:
             limits.release(client)
 
-    async def _admitted_predict(request: Request) -> Response:
+    async def _admitted_predict(request: Request, work: Any) -> Response:
         try:
             gate.enter()
         except LimitExceeded as over:
@@ -245,7 +249,7 @@ def create_app(
                 headers={"Retry-After": str(full.retry_after_s)},
             )
         try:
-            result = await queue.run(_decode_and_predict, upload)
+            result = await queue.run(work, upload)
             return JSONResponse(result)
         except UploadError as exc:
             return _error(exc.status_code, exc.message)
@@ -263,40 +267,23 @@ def create_app(
     def _decode_and_predict_segments(upload: Upload) -> dict[str, Any]:
         from emofuse.serve.segments import predict_segments
 
-        wave = decode_audio(upload.audio, max_duration_s=max_duration_s, allow_ffmpeg=allow_ffmpeg)
+        if upload.transcript:
+            raise UploadError(
+                422, "a transcript does not apply to /predict/segments (each segment is transcribed)"
+            )
+        wave = decode_audio(
+            upload.audio,
+            max_duration_s=max_duration_s,
+            allow_ffmpeg=allow_ffmpeg,
+            min_duration_s=min_duration_s,
+        )
         segments = [s.to_dict() for s in predict_segments(predictor, wave)]
         return {"duration_s": round(wave.size / SAMPLE_RATE_HZ, 3), "segments": segments}
 
     @app.post("/predict/segments", openapi_extra=_PREDICT_OPENAPI)
     async def predict_segments_endpoint(request: Request) -> Response:
-        """Emotions over time: the recording cut at pauses, each segment's times, transcript and emotions."""
-        try:
-            queue.admit()
-        except QueueFull as full:
-            return _error(
-                503,
-                f"the server is busy ({queue.capacity} recordings in progress or waiting); retry in "
-                f"{full.retry_after_s} s",
-                headers={"Retry-After": str(full.retry_after_s)},
-            )
-        try:
-            upload = await read_upload(request, max_audio_bytes=max_upload_bytes)
-            if upload.transcript:
-                return _error(
-                    422, "a transcript does not apply to /predict/segments (each segment is transcribed)"
-                )
-            return JSONResponse(await queue.run(_decode_and_predict_segments, upload))
-        except UploadError as exc:
-            return _error(exc.status_code, exc.message)
-        except AudioError as exc:
-            return _error(422, str(exc))
-        except EmofuseError as exc:
-            log.warning("segment prediction failed: %s", exc)
-            return _error(500, f"prediction failed: {exc}")
-        except Exception:
-            log.exception("unexpected error in /predict/segments")
-            return _error(500, "internal error while predicting; the server log has the details")
-        finally:
-            queue.release()
+        """Emotions over time: the recording cut at pauses, each segment's times, transcript and emotions (the
+        same key, limits and queue as ``/predict``)."""
+        return await _guarded(request, _decode_and_predict_segments)
 
     return app
