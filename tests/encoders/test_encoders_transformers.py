@@ -39,6 +39,11 @@ def test_ssl_layer_subset_pooling_and_chunks(tiny_hubert_dir, speech):
     np.testing.assert_allclose(pooled[1, 0], full[2].mean(axis=0), atol=1e-5)
     one = build_encoder({"kind": "ssl", "model": str(tiny_hubert_dir), "layers": [1], "pooling": "mean"})
     assert one.encode(speech).shape == (32,) and one.output == "pooled"
+    stats = build_encoder({"kind": "ssl", "model": str(tiny_hubert_dir), "pooling": "mean_std"})
+    x = stats.encode(speech)  # every layer's mean and std over time: the input of recipes/emofuse
+    assert x.shape == (3, 1, 64) and stats.dim == 64 and stats.output == "layers"
+    np.testing.assert_allclose(x[2, 0, 32:], full[2].std(axis=0), atol=1e-5)
+    np.testing.assert_allclose(x[2, 0, :32], full[2].mean(axis=0), atol=1e-5)
     chunked = build_encoder({"kind": "ssl", "model": str(tiny_hubert_dir), "chunk_s": 0.5}).encode(speech)
     assert chunked.shape == full.shape  # windows line up with a single pass, frame for frame
     with pytest.raises(ConfigError, match="out of range"):

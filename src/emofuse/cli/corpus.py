@@ -31,7 +31,7 @@ def _err() -> Console:
 
 
 KindArg = Annotated[
-    str, typer.Argument(help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d or manifest.")
+    str, typer.Argument(help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d, emodb or manifest.")
 ]
 RootArg = Annotated[Path, typer.Argument(help="Corpus root folder (for manifest: the CSV/JSONL file).")]
 StrictOpt = Annotated[
@@ -231,7 +231,11 @@ def split(
     out: Annotated[Path, typer.Option("--out", help="Split file to write (JSON).")],
     protocol: Annotated[
         str,
-        typer.Option("--protocol", help="predefined, speaker-kfold, loso, speaker-script or random-kfold."),
+        typer.Option(
+            "--protocol",
+            help="predefined, speaker-kfold, loso (one session out), speaker-script, random-kfold, "
+            "leave-one-speaker-out, column:<name> (a fold-id column) or file:<path> (a fold list: CSV id,fold or JSON).",
+        ),
     ] = "speaker-kfold",
     folds: Annotated[
         int,

@@ -8,7 +8,8 @@ Stages (each resumable: a rerun reuses what is finished)::
     train       pepino2020 audio / text / EF-CS / EF-PT /     <out>/runs/<system>/seed<k>/fold<f>/ and the
                 EF-WS / LF-PT over seeds x speaker folds      report <out>/runs/report.md + plots/ (emofuse.train,
                                                               emofuse.evaluate)
-    export      the best system's best run as a package       <out>/model/ (emofuse.serve.package)
+    export      the system chosen without a test fold, retrained on all data, as a package with a model card
+                                                              <out>/model/ (emofuse.serve.honest_export)
 
 The text branch reads the ASR transcript (``input: asr``) through the offline all-MiniLM-L6-v2
 (``model: minilm``) instead of bert-base-uncased, which is not available offline. Folds are speaker-independent
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,32 +142,6 @@ def _stage(name: str, console: Any, times: dict[str, float]) -> Callable[[], Non
     return done
 
 
-def _best_run(predictions: Any, system: str, labels: Sequence[str], runs_dir: Path) -> Path:
-    """The run of ``system`` with the highest test uar (ties: lowest seed, then fold)."""
-    from emofuse.evaluate import uar
-
-    rows = predictions[predictions["system"] == system]
-    scored = []
-    for (seed, fold), part in rows.groupby(["seed", "fold"], sort=True):
-        scored.append(
-            (-uar(part["label"].astype(str), part["pred"].astype(str), labels), int(seed), str(fold))
-        )
-    if not scored:
-        raise EmofuseError(
-            f"no predictions of system {system!r} in {runs_dir}; the training stage did not finish"
-        )
-    _, seed, fold = min(scored)
-    seed_dir = runs_dir / system / f"seed{seed}"
-    for fold_dir in sorted(seed_dir.glob("fold*")):
-        preds = fold_dir / "predictions.csv"
-        if preds.is_file():
-            import pandas as pd
-
-            if str(pd.read_csv(preds, usecols=["fold"], dtype={"fold": str})["fold"].iloc[0]) == fold:
-                return fold_dir
-    raise EmofuseError(f"cannot find the run directory of {system} seed {seed} {fold} under {seed_dir}")
-
-
 def run_quickstart(
     out_dir: str | Path,
     settings: QuickstartSettings | None = None,
@@ -278,15 +253,22 @@ def run_quickstart(
         raise EmofuseError(f"the runner wrote no report into {runs_dir}")
     done()
 
-    # 5. export the best system's best run as a package
-    from emofuse.serve.package import export_from_run
+    # 5. export: the system chosen without a test fold, retrained on all data (emofuse.train.selection)
+    from emofuse.serve.honest_export import export_chosen
 
     done = _stage("export", console, times)
-    labels = list(recipes[0].data.labels)
-    systems = [r.name for r in recipes]
-    best_system = max(systems, key=lambda s: (report.summary[s]["uar"]["median"], -systems.index(s)))
-    best_run = _best_run(result.predictions, best_system, labels, runs_dir)
-    model_dir = export_from_run(best_run, out / "model")
+    model_dir, selection = export_chosen(
+        recipes,
+        table,
+        store,
+        runs_dir,
+        out / "model",
+        transcripts=transcripts,
+        encoder_ids=plan.encoder_ids,
+        torch_threads=settings.torch_threads,
+    )
+    best_system = selection.system
+    best_run = runs_dir / "_final" / best_system / "seed0" / "fold0"
     done()
 
     times["total"] = round(time.perf_counter() - total_started, 3)
@@ -362,7 +344,7 @@ def quickstart(
     console.print(f"report: {result.report_path}")
     console.print(f"plots:  {result.plots_dir}")
     console.print(
-        f"model:  {result.model_dir}  (best: {result.best_system}, run {result.best_run.relative_to(result.out_dir)})"
+        f"model:  {result.model_dir}  (chosen: {result.best_system}, retrained on all data; see its MODEL_CARD.md)"
     )
     stage = ", ".join(f"{k} {v:.0f} s" for k, v in result.stage_s.items())
     console.print(f"time:   {stage}")

@@ -47,7 +47,10 @@ def run(
         [], "--set", help="Override a recipe key, e.g. --set training.max_epochs=3 (repeatable)."
     ),
     protocol: str | None = typer.Option(
-        None, "--protocol", help="Use another named protocol of the recipes (e.g. msp_podcast)."
+        None,
+        "--protocol",
+        help="Another named protocol of the recipes (e.g. msp_podcast), or folds as you bring them: "
+        "leave-one-speaker-out, column:<name> (a fold-id column of the table), file:<path> (a fold list).",
     ),
     no_extract: bool = typer.Option(
         False, "--no-extract", help="Fail instead of computing missing features."
@@ -62,10 +65,27 @@ def run(
         min=0,
         help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each).",
     ),
+    test_corpus: Path | None = typer.Option(
+        None,
+        "--test-corpus",
+        help="Cross-corpus: train on all of --corpus (dev carved by speaker), test on this utterance table.",
+    ),
+    test_label_map: str | None = typer.Option(
+        None,
+        "--test-label-map",
+        help="With --test-corpus: rename its labels, e.g. 'bored=neutral,joy=happy'.",
+    ),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        help="Package the model to ship here: the system with the best DEV score (never a test fold), "
+        "retrained on all labelled utterances; the package's MODEL_CARD.md says how it was chosen.",
+    ),
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
     from rich.console import Console
 
+    from emofuse.corpus.given_folds import is_given_protocol
     from emofuse.corpus.table import read_table
     from emofuse.encoders import FeatureStore
     from emofuse.recipes import load_recipes
@@ -73,22 +93,49 @@ def run(
     from emofuse.train.finished import finished_report, grid_fingerprint, record_grid
 
     console = Console()
-    loaded = load_recipes(recipes, overrides, protocol=protocol)
+    given = protocol is not None and is_given_protocol(protocol)
+    loaded = load_recipes(recipes, overrides, protocol=None if given else protocol)
     # a finished grid asked the same again answers from its files (no torch, no training, no report rebuilt)
     fingerprint = grid_fingerprint(
         loaded,
         seeds,
-        {"corpus": corpus, "splits": splits, "transcripts": transcripts},
+        {"corpus": corpus, "splits": splits, "transcripts": transcripts, "test_corpus": test_corpus},
         store,
-        extra={"accept_transcript_settings": accept_transcript_settings},
+        extra={
+            "accept_transcript_settings": accept_transcript_settings,
+            "protocol": protocol,
+            "test_label_map": test_label_map,
+        },
     )
-    finished = finished_report(out, fingerprint)
+    finished = finished_report(out, fingerprint) if export is None else None
     if finished is not None:
         _print_finished(console, out, finished)
         return
     for r in loaded:
         check_model_config(r.model)
     table = read_table(corpus)
+    folds: Any = splits
+    train_table = table  # what a packaged model may be trained on (never the --test-corpus)
+    if test_corpus is not None:
+        from emofuse.corpus.cross import cross_corpus_split
+        from emofuse.corpus.labels import parse_mapping
+
+        if splits is not None or protocol is not None:
+            from emofuse.errors import ConfigError
+
+            raise ConfigError("--test-corpus makes its own fold; drop --splits / --protocol")
+        table, folds = cross_corpus_split(
+            table,
+            read_table(test_corpus),
+            label_map=parse_mapping(test_label_map, "--test-label-map"),
+            dev_fraction=loaded[0].protocol.dev_fraction,
+            seed=loaded[0].protocol.seed,
+        )
+    elif given:
+        assert protocol is not None
+        folds = _given_folds(table, protocol, loaded[0])
+    elif splits is None and protocol is None:
+        _warn_paper_protocol(console, loaded, table)
     trans = None
     if transcripts is not None:
         from emofuse.transcribe import read_transcripts
@@ -100,7 +147,7 @@ def run(
     result = run_experiment(
         loaded,
         table,
-        splits,
+        folds,
         FeatureStore(store) if store is not None else FeatureStore(),
         out,
         seeds=seeds,
@@ -111,6 +158,21 @@ def run(
         torch_threads=threads,
         workers=workers or default_workers(10**6, threads),
     )
+    if export is not None:
+        from emofuse.serve.honest_export import export_chosen
+
+        package, selection = export_chosen(
+            loaded,
+            train_table,
+            FeatureStore(store) if store is not None else FeatureStore(),
+            out,
+            export,
+            transcripts=trans,
+            torch_threads=threads,
+        )
+        console.print(
+            f"model:  {package}  (chosen: {selection.system}, by {selection.by}; retrained on all data)"
+        )
     n_trained = int((result.runs["status"] == "trained").sum())
     n_skipped = int((result.runs["status"] == "skipped").sum())
     console.print(f"runs: {n_trained} trained, {n_skipped} already finished (skipped)")
@@ -136,6 +198,40 @@ def _print_finished(console: Any, out: Path, report: dict[str, Any]) -> None:
     console.print(summary_table(view, "median ± IQR over seeds (test predictions pooled over folds)"))
     console.print(f"report: {out / 'report.md'}  (report.json)")
     console.print(f"plots:  {out / 'plots'}")
+
+
+def _given_folds(table: Any, protocol: str, recipe: Any) -> Any:
+    """Folds of ``--protocol leave-one-speaker-out | column:<name> | file:<path>`` (dev as the recipe says)."""
+    import warnings
+
+    from emofuse.corpus.protocols import make_folds
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        return make_folds(
+            table,
+            protocol,
+            seed=recipe.protocol.seed,
+            dev_fraction=recipe.protocol.dev_fraction,
+            strict=False,
+        )
+
+
+def _warn_paper_protocol(console: Any, recipes: Any, table: Any) -> None:
+    """Say so when a paper's default protocol, made for one corpus, is about to split another."""
+    from emofuse.corpus import KINDS
+
+    corpora = sorted({c for c in table["corpus"].dropna()})
+    for r in recipes:
+        name = r.protocol_name
+        if name and name in KINDS and corpora and name not in corpora:
+            console.print(
+                f"[yellow]warning:[/] {r.name} uses its default protocol {name!r} ({r.protocol.kind}), made for "
+                f"the {name} corpus, but the table is {', '.join(corpora)}; pass --protocol "
+                "leave-one-speaker-out (or column:<name>, file:<path>, another named protocol) or --splits FILE",
+                highlight=False,
+            )
+            return
 
 
 def summary_table(report: Any, title: str, highlight: str | None = None) -> Any:

@@ -1,6 +1,6 @@
 """Corpora as one utterance table: adapters, label maps, evaluation protocols and the leak checker.
 
-``read_corpus(kind, root, **options)`` reads IEMOCAP, MSP-Podcast, RAVDESS, CREMA-D or a plain manifest
+``read_corpus(kind, root, **options)`` reads IEMOCAP, MSP-Podcast, RAVDESS, CREMA-D, EmoDB or a plain manifest
 into the table of :mod:`emofuse.corpus.table` and reports everything it left out
 (:class:`~emofuse.corpus.report.CorpusResult`, which unpacks as ``table, report``).
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emofuse.corpus.crema_d import read_crema_d
+from emofuse.corpus.emodb import read_emodb
 from emofuse.corpus.iemocap import read_iemocap
 from emofuse.corpus.leaks import LeakReport, LeakWarning, check_leaks
 from emofuse.corpus.manifest import read_manifest
@@ -28,6 +29,7 @@ READERS: dict[str, Callable[..., CorpusResult]] = {
     "msp_podcast": read_msp_podcast,
     "ravdess": read_ravdess,
     "crema_d": read_crema_d,
+    "emodb": read_emodb,
     "manifest": read_manifest,
 }
 KINDS: tuple[str, ...] = tuple(READERS)
@@ -46,7 +48,7 @@ def _reader(kind: str) -> Callable[..., CorpusResult]:
 
 
 def read_corpus(kind: str, root: str | Path, **options: Any) -> CorpusResult:
-    """Read a corpus of ``kind`` (iemocap, msp_podcast, ravdess, crema_d, manifest) found at ``root``.
+    """Read a corpus of ``kind`` (iemocap, msp_podcast, ravdess, crema_d, emodb, manifest) found at ``root``.
 
     Options are those of the kind's reader (``merge_excited_into_happy``, ``drop_no_agreement``, ``classes``,
     ``label_map``, ``skip_missing``, ``verify_audio``, ``mapping`` for manifests, ...); an option the reader
@@ -77,6 +79,7 @@ __all__ = [
     "make_table",
     "read_corpus",
     "read_crema_d",
+    "read_emodb",
     "read_iemocap",
     "read_manifest",
     "read_msp_podcast",

@@ -1,7 +1,7 @@
 """Emotion label vocabularies: each corpus's own codes mapped to emofuse's canonical lower-case names.
 
 Canonical names (one per idea, shared by every adapter): ``neutral``, ``happy``, ``sad``, ``angry``,
-``excited``, ``frustrated``, ``surprised``, ``fearful``, ``disgusted``, ``contempt``, ``calm``,
+``excited``, ``frustrated``, ``surprised``, ``fearful``, ``disgusted``, ``contempt``, ``calm``, ``bored``,
 ``other`` and ``no_agreement`` (annotators did not agree: IEMOCAP ``xxx``, MSP-Podcast ``X``).
 """
 
@@ -23,6 +23,7 @@ CANONICAL_LABELS: tuple[str, ...] = (
     "disgusted",
     "contempt",
     "calm",
+    "bored",
     "other",
     "no_agreement",
 )
@@ -76,6 +77,17 @@ CREMA_D_CODES: dict[str, str] = {
     "HAP": "happy",
     "NEU": "neutral",
     "SAD": "sad",
+}
+
+#: EmoDB emotion letter of the file name (German initials).
+EMODB_CODES: dict[str, str] = {
+    "W": "angry",
+    "L": "bored",
+    "E": "disgusted",
+    "A": "fearful",
+    "F": "happy",
+    "T": "sad",
+    "N": "neutral",
 }
 
 #: Labels dropped by ``drop_no_agreement`` (IEMOCAP ``xxx``/``oth``, MSP-Podcast ``X``/``O``).

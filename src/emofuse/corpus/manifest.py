@@ -114,6 +114,8 @@ def resolve_mapping(mapping: Mapping[str, str] | None, columns: Sequence[str], p
             taken.add(found)
     if "audio_path" not in out:
         fallback = next((c for c in ("wav", "file") if c in columns), None)
+        if fallback is None and "transcript" in out:
+            return out  # a text-only manifest: every row needs its text
         if fallback is None:
             raise ConfigError(
                 f"manifest {path}: no audio column; map one with --map audio=<column> (columns: {list(columns)})"
@@ -170,12 +172,18 @@ def read_manifest(
         for field, column in fields.items():
             rec[field] = _clean(row.get(column))
         audio = rec.get("audio_path")
-        if audio is None:
-            raise CorpusError(f"manifest {where}: empty audio path (column {fields['audio_path']!r})")
-        audio_path = Path(str(audio)).expanduser()
-        rec["audio_path"] = str(audio_path if audio_path.is_absolute() else (base / audio_path).resolve())
-        if rec.get("utterance_id") is None:
-            rec["utterance_id"] = audio_path.stem
+        if audio is None and rec.get("transcript") is None:
+            column = fields.get("audio_path", "audio")
+            raise CorpusError(
+                f"manifest {where}: empty audio path (column {column!r}) and no transcript; a row needs one"
+            )
+        if audio is not None:
+            audio_path = Path(str(audio)).expanduser()
+            rec["audio_path"] = str(audio_path if audio_path.is_absolute() else (base / audio_path).resolve())
+            if rec.get("utterance_id") is None:
+                rec["utterance_id"] = audio_path.stem
+        elif rec.get("utterance_id") is None:
+            raise CorpusError(f"manifest {where}: a text-only row needs an utterance id (column id)")
         for field in FLOAT_COLUMNS:
             if rec.get(field) is not None:
                 try:

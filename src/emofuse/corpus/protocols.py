@@ -53,6 +53,7 @@ from emofuse.io import atomic_write_json, read_json
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "speaker-kfold": ("speaker",),
     "speaker-script": ("speaker", "script"),
+    "leave-one-speaker-out": ("speaker",),
 }
 SPLIT_FORMAT = "emofuse.splits"
 SPLIT_VERSION = 1
@@ -445,6 +446,12 @@ def _random_kfold(table: pd.DataFrame, **o: Any) -> list[Fold]:
     return random_kfold(table, n_folds=o["n_folds"], seed=o["seed"], dev_fraction=o["dev_fraction"])
 
 
+def _loso_speaker(table: pd.DataFrame, **o: Any) -> list[Fold]:
+    from emofuse.corpus.given_folds import leave_one_speaker_out
+
+    return leave_one_speaker_out(table, seed=o["seed"], dev_fraction=o["dev_fraction"])
+
+
 #: protocol name -> implementation, called as ``impl(table, n_folds=, seed=, dev_fraction=, test_split=,
 #: test_scripts=)`` (each takes the options it needs). The one list of protocol names: add a protocol here.
 PROTOCOL_REGISTRY: dict[str, Callable[..., list[Fold]]] = {
@@ -453,9 +460,10 @@ PROTOCOL_REGISTRY: dict[str, Callable[..., list[Fold]]] = {
     "loso": _loso,
     "speaker-script": _speaker_script,
     "random-kfold": _random_kfold,
+    "leave-one-speaker-out": _loso_speaker,
 }
 PROTOCOLS: tuple[str, ...] = tuple(PROTOCOL_REGISTRY)
-_ALIASES = {"leave-one-session-out": "loso"}
+_ALIASES = {"leave-one-session-out": "loso", "loso-speaker": "leave-one-speaker-out"}
 
 
 def make_folds(
@@ -487,19 +495,26 @@ def make_folds(
     """
     if not len(table):
         raise CorpusError("the utterance table is empty; nothing to split")
+    from emofuse.corpus.given_folds import given_folds, is_given_protocol
+
     key = protocol.strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
-    if key not in PROTOCOL_REGISTRY:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}")
-    check_protocol_columns(table, key)
-    folds = PROTOCOL_REGISTRY[key](
-        table,
-        n_folds=n_folds,
-        seed=seed,
-        dev_fraction=dev_fraction,
-        test_split=test_split,
-        test_scripts=test_scripts,
-    )
+    if is_given_protocol(protocol) and key not in PROTOCOL_REGISTRY:
+        folds = given_folds(table, protocol, seed=seed, dev_fraction=dev_fraction)
+    else:
+        if key not in PROTOCOL_REGISTRY:
+            raise ConfigError(
+                f"unknown protocol {protocol!r}; choose one of {list(PROTOCOLS)}, column:<name> or file:<path>"
+            )
+        check_protocol_columns(table, key)
+        folds = PROTOCOL_REGISTRY[key](
+            table,
+            n_folds=n_folds,
+            seed=seed,
+            dev_fraction=dev_fraction,
+            test_split=test_split,
+            test_scripts=test_scripts,
+        )
     if check:
         check_leaks(table, folds, strict=strict, strict_transcripts=strict_transcripts)
     return folds

@@ -168,6 +168,8 @@ def _check_readable(table: pd.DataFrame, report: CorpusReport, *, skip_missing: 
     bad: list[tuple[str, str, str]] = []
     cache: dict[str, str | None] = {}
     for uid, path in zip(table["utterance_id"], table["audio_path"], strict=True):
+        if path is None:  # a text-only row
+            continue
         if path not in cache:
             try:
                 info = audio_info(path)

@@ -6,7 +6,8 @@ Schema (a pandas DataFrame; every adapter returns exactly these columns, in this
 column         dtype     meaning
 =============  ========  ===========================================================================
 utterance_id   str       unique id within the corpus (the corpus's own id where it has one)
-audio_path     str       absolute path of the audio file
+audio_path     str|None  absolute path of the audio file; None for a text-only row (then ``transcript`` is
+                         required: the text branch trains on it, audio branches skip the row)
 start_s        float     start of the utterance inside ``audio_path`` in seconds; NaN = file start
 end_s          float     end of the utterance inside ``audio_path`` in seconds; NaN = file end
 speaker        str|None  speaker id; None when unknown (unknown speakers are never merged into one)
@@ -93,9 +94,13 @@ def validate_table(frame: pd.DataFrame) -> pd.DataFrame:
     if out["utterance_id"].isna().any():
         bad = out.index[out["utterance_id"].isna()].tolist()[:10]
         raise CorpusError(f"rows {bad} have no utterance_id")
-    if out["audio_path"].isna().any():
-        bad = out.loc[out["audio_path"].isna(), "utterance_id"].tolist()[:10]
-        raise CorpusError(f"utterances {bad} have no audio_path")
+    no_source = out["audio_path"].isna() & out["transcript"].isna()
+    if no_source.any():
+        bad = out.loc[no_source, "utterance_id"].tolist()[:10]
+        raise CorpusError(
+            f"utterances {bad} have neither audio_path nor transcript; give the audio file, or the text for "
+            "a text-only row"
+        )
     dup = out["utterance_id"][out["utterance_id"].duplicated(keep=False)]
     if len(dup):
         raise CorpusError(
@@ -111,7 +116,7 @@ def check_audio_exists(frame: pd.DataFrame, *, skip_missing: bool = False) -> tu
         (table, skipped_ids). With ``skip_missing`` rows whose file is missing are removed and their ids
         returned; without it a missing file raises :class:`CorpusError` listing the rows.
     """
-    missing_mask = ~frame["audio_path"].map(lambda p: os.path.isfile(p))
+    missing_mask = frame["audio_path"].map(lambda p: p is not None and not os.path.isfile(p))
     if not missing_mask.any():
         return frame, []
     rows = frame.loc[missing_mask, ["utterance_id", "audio_path"]]
@@ -174,6 +179,8 @@ def duration_s(frame: pd.DataFrame) -> pd.Series:
     from emofuse.audio import audio_info
 
     def one(row: Any) -> float:
+        if row.audio_path is None:
+            return float("nan")
         if not math.isnan(row.start_s) and not math.isnan(row.end_s):
             return float(row.end_s - row.start_s)
         try:

@@ -45,6 +45,8 @@ def utterance_keys(
         return {u: text_key(str(texts[u])) for u in table["utterance_id"]}
     hashes: dict[str, str] = {}
     for row in table.itertuples(index=False):
+        if row.audio_path is None:  # a text-only row has no audio to encode
+            continue
         hashes[row.utterance_id] = audio_key(row.audio_path, _span(row.start_s), _span(row.end_s))
     return hashes
 
@@ -79,6 +81,8 @@ def extract_features(
     store.write_manifest(enc_id, encoder.describe())
     source: dict[str, Any] = {}
     for row in table.itertuples(index=False):
+        if row.utterance_id not in keys:  # text-only row, audio encoder
+            continue
         k = keys[row.utterance_id]
         if k in source or store.has(enc_id, k):
             continue

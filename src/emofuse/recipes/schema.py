@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emofuse.recipes.estimator import EstimatorConfig, check_estimator_model
 from emofuse.recipes.model import ModelConfig
 from emofuse.transcribe.source import TextSource
 
@@ -258,6 +259,7 @@ class Recipe(_Strict):
     protocols: dict[str, ProtocolConfig] = Field(default_factory=dict)
     protocol_name: str | None = None
     text_source: TextSource = Field(default_factory=TextSource)
+    estimator: EstimatorConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -305,6 +307,8 @@ class Recipe(_Strict):
             raise ValueError(
                 "training.score_weights: tune_dev needs model.fusion: score and data.task: classes"
             )
+        if self.estimator is not None:
+            check_estimator_model(self.model, self.data.task)
         es = self.training.early_stopping
         if es is not None:
             ok = {"classes": {"uar", "accuracy", "av_auc", "loss"}, "avd": {"ccc", "loss"}}[self.data.task]

@@ -93,6 +93,8 @@ def branch_keys(
         out: dict[str, str] = {}
         for row in table.itertuples(index=False):
             uid = row.utterance_id
+            if row.audio_path is None:  # a text-only row: audio branches skip it
+                continue
             if _audio_cache is not None and uid in _audio_cache:
                 out[uid] = _audio_cache[uid]
                 continue

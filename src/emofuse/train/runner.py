@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from emofuse.corpus.protocols import Fold, make_folds, read_splits
-from emofuse.errors import ConfigError
+from emofuse.errors import ConfigError, CorpusError
 from emofuse.recipes.schema import Recipe
 from emofuse.train.data import FeatureCache
 from emofuse.train.features import FeaturePlan, spec_key
@@ -102,16 +102,27 @@ def folds_for(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
             source = table[table["utterance_id"].astype(str).isin(set(labelled_ids(recipe, table)))]
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            return make_folds(
-                source,
-                p.kind,
-                n_folds=p.k or 5,
-                seed=p.seed,
-                dev_fraction=p.dev_fraction,
-                test_scripts=p.test_scripts,
-                check=True,
-                strict=p.strict_leaks,
-            )
+            try:
+                return make_folds(
+                    source,
+                    p.kind,
+                    n_folds=p.k or 5,
+                    seed=p.seed,
+                    dev_fraction=p.dev_fraction,
+                    test_scripts=p.test_scripts,
+                    check=True,
+                    strict=p.strict_leaks,
+                )
+            except CorpusError as exc:  # name the switch of `emofuse run`, not `corpus split`'s --strict
+                if "drop --strict" not in str(exc):
+                    raise
+                name = recipe.protocol_name
+                switch = (
+                    f"--set protocols.{name}.strict_leaks=false" if name else "protocol.strict_leaks: false"
+                )
+                raise CorpusError(
+                    str(exc).replace("drop --strict to only warn", f"pass {switch} to only warn")
+                ) from None
     if isinstance(folds, str | Path):
         return list(read_splits(folds).folds)
     out = list(folds.folds) if hasattr(folds, "folds") else list(folds)
@@ -334,14 +345,19 @@ def _finish(
     rep = None
     if report:
         from emofuse.evaluate import write_report
+        from emofuse.train.previous_runs import earlier_predictions
 
         single = [r.name for r in ordered if r.model.fusion == "none"]
         labels = ordered[0].data.labels if ordered[0].data.task == "classes" else None
         papers = sorted({r.paper for r in ordered if r.paper})
         title = f"emofuse results: {', '.join(papers) or 'custom recipes'}"
+        # a second `emofuse run` into the same folder keeps the earlier systems (same labels, same folds)
+        names = list(labels) if labels is not None else list(ordered[0].data.avd_names)
+        earlier = earlier_predictions(out, {r.name for r in ordered}, names, {str(r["fold"]) for r in rows})
+        shown = preds if earlier is None else pd.concat([preds, earlier], ignore_index=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = write_report(preds, out, labels=labels, single_modality=single, title=title)
+            rep = write_report(shown, out, labels=labels, single_modality=single, title=title)
     return ExperimentResult(out, pd.DataFrame(rows), rep, preds)
 
 

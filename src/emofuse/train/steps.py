@@ -107,8 +107,10 @@ def run_hash(spec: RunSpec, upstream: Mapping[str, str]) -> str:
 def make_datasets(spec: RunSpec, cache: FeatureCache) -> Datasets:
     """Train / dev / test datasets of the fold; standardizers fitted on the training utterances only."""
     targets = recipe_targets(spec.recipe, spec.table, spec.fold.train)
+    # rows a branch cannot read (text-only rows for an audio branch) are left out of this system
+    usable = {u for u in targets if all(u in src.keys for src in spec.sources.values())}
     train_ids, dev_ids, test_ids = (
-        [u for u in part if u in targets] for part in (spec.fold.train, spec.fold.dev, spec.fold.test)
+        [u for u in part if u in usable] for part in (spec.fold.train, spec.fold.dev, spec.fold.test)
     )
     if not train_ids or not test_ids:
         raise ConfigError(
@@ -195,6 +197,14 @@ def train_network(
         result = FitResult(EmotionLightningModule(model, task, spec.labels), 0, None, [])
         result.module.eval()
         return model, result, []
+    if spec.recipe.estimator is not None:  # a scikit-learn system (the eGeMAPS + linear SVM baseline)
+        from emofuse.train.estimator import fit_estimator
+
+        return (
+            model,
+            fit_estimator(model, data.train, data.dev, spec.recipe.estimator, spec.labels, spec.seed),
+            [],
+        )
     trainable = apply_strategy(model, tr.strategy)
     with quiet():
         result = fit_model(

@@ -204,6 +204,7 @@ def transcribe_table(
         else TranscriptCache(None if cache is True else cache)
     )
     settings = text_source.model_dump(mode="json")
+    table = table[table["audio_path"].notna()]  # text-only rows have their text already and no audio to hear
     ids = [str(u) for u in table["utterance_id"]]
     wanted = set(ids)
 
