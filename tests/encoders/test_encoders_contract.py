@@ -28,6 +28,7 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "spectral": lambda f: "spectral.mfcc40",
     "ssl": lambda f: {"kind": "ssl", "model": str(f["tiny_wav2vec2_dir"]), "layers": "all"},
     "whisper": lambda f: "whisper",
+    "whisper_layers": lambda f: {"kind": "whisper_layers", "pad_to_window": False},
     "text": lambda f: {"kind": "text", "model": str(f["tiny_bert_dir"]), "layers": "last"},
     "speaker": lambda f: "speaker",
     "glove": lambda f: {"kind": "glove", "vectors_path": str(f["glove_file"])},
