@@ -41,7 +41,7 @@ def test_svm_system_matches_sklearn_with_c_from_dev(tiny_corpus: Any, tmp_path: 
         progress=False,
         report=False,
     )
-    run = tmp_path / "out" / "egemaps_svm" / "seed0" / "fold0"
+    run = tmp_path / "out" / "egemaps_svm" / "seed0" / "fold1"
     history = json.loads((run / "metrics.json").read_text())["history"]
     assert [h["C"] for h in history[:-1]] == recipe.estimator.c_grid
 

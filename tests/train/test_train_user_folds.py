@@ -103,7 +103,7 @@ def test_export_is_chosen_by_dev_and_retrained_on_all(tiny_corpus: Any, tmp_path
         encoder_ids=tiny_corpus.encoder_ids,
     )
     assert chosen.system == "egemaps_svm"
-    final = json.loads((runs / "_final" / "egemaps_svm" / "seed0" / "fold0" / "metrics.json").read_text())
+    final = json.loads((runs / "_final" / "egemaps_svm" / "seed0" / "fold1" / "metrics.json").read_text())
     n_labelled = len(tiny_corpus.table)
     assert final["n_train"] + final["n_dev"] == n_labelled  # every utterance, none held out for testing
     card = (package / MODEL_CARD).read_text()
@@ -222,7 +222,7 @@ def test_whisper_recipe_trains_layer_weights_on_pooled_layers(tiny_corpus: Any, 
         progress=False,
         report=False,
     )
-    run = tmp_path / "out" / "whisper" / "seed0" / "fold0"
+    run = tmp_path / "out" / "whisper" / "seed0" / "fold1"
     config = json.loads((run / "run_config.json").read_text())
     assert config["model"]["branches"]["audio"]["params"]["num_layers"] == 5  # read from the features
     from safetensors.numpy import load_file

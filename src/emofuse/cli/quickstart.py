@@ -255,6 +255,7 @@ def run_quickstart(
 
     # 5. export: the system chosen without a test fold, retrained on all data (emofuse.train.selection)
     from emofuse.serve.honest_export import export_chosen
+    from emofuse.train.runner import run_dir_for
 
     done = _stage("export", console, times)
     model_dir, selection = export_chosen(
@@ -268,7 +269,7 @@ def run_quickstart(
         torch_threads=settings.torch_threads,
     )
     best_system = selection.system
-    best_run = runs_dir / "_final" / best_system / "seed0" / "fold0"
+    best_run = run_dir_for(runs_dir / "_final", best_system, 0, 0)
     done()
 
     times["total"] = round(time.perf_counter() - total_started, 3)
