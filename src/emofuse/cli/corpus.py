@@ -31,9 +31,18 @@ def _err() -> Console:
 
 
 KindArg = Annotated[
-    str, typer.Argument(help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d, emodb or manifest.")
+    str,
+    typer.Argument(
+        help="Corpus kind: iemocap, msp_podcast, ravdess, crema_d, emodb, manifest, hf or audformat."
+    ),
 ]
-RootArg = Annotated[Path, typer.Argument(help="Corpus root folder (for manifest: the CSV/JSONL file).")]
+RootArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Corpus root folder (manifest: the CSV/JSONL file; hf: a save_to_disk folder or a Hub id; "
+        "audformat: the folder with db.yaml)."
+    ),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option("--strict", help="Fail (exit 1) when train and test share speakers, scripts or utterances."),
@@ -69,6 +78,8 @@ class CorpusOptions:
     mapping: str | None = None
     include_song: bool = False
     verify_audio: bool = True
+    dataset_split: str | None = None
+    audio_dir: Path | None = None
 
 
 # (name, type, typer.Option): the corpus options, declared once and added to each command by corpus_options
@@ -78,9 +89,11 @@ _CORPUS_OPTIONS: list[tuple[str, Any, Any]] = [
     ("drop_no_agreement", bool, typer.Option(False, "--drop-no-agreement", help="Drop no-agreement and other labels (IEMOCAP xxx/oth, MSP X/O).")),
     ("classes", str | None, typer.Option(None, "--classes", help="Keep only these labels, e.g. angry,happy,sad,neutral.")),
     ("label_map", str | None, typer.Option(None, "--label-map", help="Relabel, e.g. excited=happy,calm=neutral.")),
-    ("mapping", str | None, typer.Option(None, "--map", help="Manifest column mapping, e.g. audio=path,label=emo.")),
+    ("mapping", str | None, typer.Option(None, "--map", help="Column mapping (manifest, hf; audformat: schemes), e.g. audio=path,label=emo,speaker=spk.")),
     ("include_song", bool, typer.Option(False, "--include-song", help="RAVDESS: keep sung files too.")),
     ("verify_audio", bool, typer.Option(True, "--verify-audio/--no-verify-audio", help="Read every audio header (catches empty/corrupt files).")),
+    ("dataset_split", str | None, typer.Option(None, "--dataset-split", help="hf: read only this split of the dataset (default: all, filling the split column).")),
+    ("audio_dir", Path | None, typer.Option(None, "--audio-dir", help="hf: folder the dataset's audio is written to (default: under the emofuse cache).")),
 ]  # fmt: skip
 
 
@@ -115,6 +128,8 @@ def _load(kind: str, root: Path, options: CorpusOptions) -> Any:
         "drop_no_agreement": ("--drop-no-agreement", options.drop_no_agreement),
         "mapping": ("--map", options.mapping),
         "include_song": ("--include-song", options.include_song),
+        "split": ("--dataset-split", options.dataset_split),
+        "audio_dir": ("--audio-dir", options.audio_dir),
     }
     read: dict[str, Any] = {"skip_missing": options.skip_missing, "verify_audio": options.verify_audio}
     for name, (flag, value) in flags.items():

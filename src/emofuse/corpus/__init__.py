@@ -1,6 +1,7 @@
 """Corpora as one utterance table: adapters, label maps, evaluation protocols and the leak checker.
 
-``read_corpus(kind, root, **options)`` reads IEMOCAP, MSP-Podcast, RAVDESS, CREMA-D, EmoDB or a plain manifest
+``read_corpus(kind, root, **options)`` reads IEMOCAP, MSP-Podcast, RAVDESS, CREMA-D, EmoDB, a plain manifest, a
+Hugging Face dataset (``hf``: a ``save_to_disk`` folder or a Hub id) or an audformat database (``audformat``)
 into the table of :mod:`emofuse.corpus.table` and reports everything it left out
 (:class:`~emofuse.corpus.report.CorpusResult`, which unpacks as ``table, report``).
 """
@@ -12,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emofuse.corpus.audformat_db import read_audformat
 from emofuse.corpus.crema_d import read_crema_d
 from emofuse.corpus.emodb import read_emodb
+from emofuse.corpus.hf_dataset import read_hf_dataset
 from emofuse.corpus.iemocap import read_iemocap
 from emofuse.corpus.leaks import LeakReport, LeakWarning, check_leaks
 from emofuse.corpus.manifest import read_manifest
@@ -31,13 +34,17 @@ READERS: dict[str, Callable[..., CorpusResult]] = {
     "crema_d": read_crema_d,
     "emodb": read_emodb,
     "manifest": read_manifest,
+    "hf": read_hf_dataset,
+    "audformat": read_audformat,
 }
 KINDS: tuple[str, ...] = tuple(READERS)
 
 
 def reader_options(kind: str) -> tuple[str, ...]:
     """The keyword options the reader of ``kind`` accepts."""
-    return tuple(p for p in inspect.signature(_reader(kind)).parameters if p not in ("root", "path"))
+    return tuple(
+        p for p in inspect.signature(_reader(kind)).parameters if p not in ("root", "path", "source")
+    )
 
 
 def _reader(kind: str) -> Callable[..., CorpusResult]:
@@ -48,7 +55,8 @@ def _reader(kind: str) -> Callable[..., CorpusResult]:
 
 
 def read_corpus(kind: str, root: str | Path, **options: Any) -> CorpusResult:
-    """Read a corpus of ``kind`` (iemocap, msp_podcast, ravdess, crema_d, emodb, manifest) found at ``root``.
+    """Read a corpus of ``kind`` (iemocap, msp_podcast, ravdess, crema_d, emodb, manifest, hf, audformat) at
+    ``root``.
 
     Options are those of the kind's reader (``merge_excited_into_happy``, ``drop_no_agreement``, ``classes``,
     ``label_map``, ``skip_missing``, ``verify_audio``, ``mapping`` for manifests, ...); an option the reader
@@ -78,8 +86,10 @@ __all__ = [
     "write_splits",
     "make_table",
     "read_corpus",
+    "read_audformat",
     "read_crema_d",
     "read_emodb",
+    "read_hf_dataset",
     "read_iemocap",
     "read_manifest",
     "read_msp_podcast",
