@@ -80,13 +80,15 @@ def test_emofuse_run_extracts_missing_features_trains_and_reports(tmp_path: Path
         "--set",
         "training.max_epochs=1",
     ]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, [*args, "--logger", "csv,tensorboard"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "audio" in result.output and "text_bert" in result.output and "report:" in result.output
     assert "runs: 4 trained, 0 already finished" in result.output
     cfg = RunDir(tmp_path / "out" / "text_bert" / "seed0" / "fold1").read_config().model_dump(mode="json")
     assert cfg["branches"]["text"]["encoder_id"].startswith("text-")
     assert (tmp_path / "out" / "report.md").is_file() and list((tmp_path / "out" / "plots").glob("*.png"))
+    logs = tmp_path / "out" / "text_bert" / "seed0" / "fold1" / "logs" / "train"
+    assert (logs / "metrics.csv").is_file() and list(logs.glob("events.out.tfevents.*"))
     # the same grid asked again answers from its files, in a fresh process without importing torch
     code = (
         "import sys\n"

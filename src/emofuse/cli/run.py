@@ -55,6 +55,12 @@ def run(
     no_extract: bool = typer.Option(
         False, "--no-extract", help="Fail instead of computing missing features."
     ),
+    loggers: list[str] = typer.Option(
+        [],
+        "--logger",
+        help="Training logs under each run's logs/: csv (the default), tensorboard, or none (repeatable; "
+        "replaces the recipe's training.loggers).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     threads: int = typer.Option(
         1, "--threads", min=1, help="CPU threads for torch per run (small models train fastest on 1)."
@@ -93,6 +99,14 @@ def run(
     from emofuse.train.finished import finished_report, grid_fingerprint, record_grid
 
     console = Console()
+    if loggers:
+        kinds = [k.strip().lower() for item in loggers for k in item.split(",") if k.strip()]
+        unknown = [k for k in kinds if k not in ("csv", "tensorboard", "none")]
+        if unknown:
+            from emofuse.errors import ConfigError
+
+            raise ConfigError(f"--logger {unknown[0]!r}: use csv, tensorboard or none")
+        overrides = [*overrides, f"training.loggers=[{','.join(k for k in kinds if k != 'none')}]"]
     given = protocol is not None and is_given_protocol(protocol)
     loaded = load_recipes(recipes, overrides, protocol=None if given else protocol)
     # a finished grid asked the same again answers from its files (no torch, no training, no report rebuilt)

@@ -183,6 +183,9 @@ class TrainingConfig(_Strict):
     0..n-1) or an explicit list. ``score_weights: tune_dev`` (score fusion, classes): after training, pick the
     fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4, weights tuned on held-out data); with
     ``strategy: pretrained`` and score fusion nothing is left to train, so the run only tunes the weights.
+    ``loggers``: Lightning loggers writing per-epoch losses and dev metrics under ``<run dir>/logs/<name>/``
+    (``csv``: ``metrics.csv``; ``tensorboard``: event files, needs ``emofuse[tensorboard]``); ``[]`` for none.
+    They do not change results, so they are not part of a run's config hash.
     """
 
     strategy: Strategy = "cold_start"
@@ -199,6 +202,7 @@ class TrainingConfig(_Strict):
     seeds: int | list[int] = 10
     pretrain: PretrainConfig | None = None
     score_weights: Literal["fixed", "tune_dev"] = "fixed"
+    loggers: list[Literal["csv", "tensorboard"]] = Field(default_factory=lambda: ["csv"])
 
     @field_validator("seeds")
     @classmethod

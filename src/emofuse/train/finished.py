@@ -23,6 +23,12 @@ REPORT_FILE = "report.json"
 DONE_FILE = "done.json"
 
 
+def _results_part(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A resolved recipe without the keys that do not change results (``training.loggers``)."""
+    training = {k: v for k, v in (resolved.get("training") or {}).items() if k != "loggers"}
+    return {**resolved, "training": training}
+
+
 def grid_fingerprint(
     recipes: Sequence[Any],
     seeds: Sequence[int] | int | None,
@@ -33,7 +39,7 @@ def grid_fingerprint(
     """A hash of everything that decides a grid's results.
 
     Args:
-        recipes: the loaded recipes (pydantic ``Recipe``; their ``resolved()`` dicts are hashed).
+        recipes: the loaded recipes (pydantic ``Recipe``; their ``resolved()`` dicts are hashed, less the loggers).
         seeds: the seed list or count given (None: the recipes' own).
         files: ``{role: path or None}`` (corpus table, splits, transcripts); their contents are hashed.
         store: the feature store directory.
@@ -43,7 +49,7 @@ def grid_fingerprint(
 
     return config_hash(
         {
-            "recipes": [r.resolved() for r in recipes],
+            "recipes": [_results_part(r.resolved()) for r in recipes],
             "seeds": seeds if seeds is None or isinstance(seeds, int) else list(seeds),
             "files": {k: None if p is None else file_sha256(p) for k, p in sorted(files.items())},
             "store": None if store is None else str(Path(store).expanduser().resolve()),

@@ -3,6 +3,10 @@
 Checkpoints: with early stopping, Lightning's ``ModelCheckpoint`` keeps the best dev epoch (weights only) in
 ``<work_dir>/checkpoints``; it is read back with ``torch.load(weights_only=True)`` and then removed. The
 final model is written by the runner as safetensors.
+
+Logs: the recipe's ``training.loggers`` (Lightning's ``CSVLogger`` by default, ``TensorBoardLogger`` when asked)
+write per-epoch ``train_loss`` and ``dev_*`` metrics to ``<work_dir>/logs/<log_name>/`` (``metrics.csv`` or
+TensorBoard event files); a restarted fit starts its log afresh.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from emofuse.errors import ConfigError
 from emofuse.recipes.schema import TrainingConfig
 from emofuse.train.collate import collate
 from emofuse.train.data import EmotionDataset
@@ -60,6 +65,32 @@ class _History(L.Callback):
             self.rows.append({"epoch": int(trainer.current_epoch), "train_loss": float(loss)})
 
 
+def make_loggers(kinds: list[str], work: Path, name: str) -> list[Any]:
+    """Lightning loggers of ``kinds`` ("csv", "tensorboard") writing to ``work/logs/name``, emptied first."""
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    folder = work / "logs" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    loggers: list[Any] = []
+    for kind in dict.fromkeys(kinds):
+        if kind == "csv":
+            loggers.append(CSVLogger(save_dir=work / "logs", name=name, version=""))
+        elif kind == "tensorboard":
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "training.loggers: tensorboard needs the tensorboard package: pip install 'emofuse[tensorboard]' "
+                    "(or log with csv only: --logger csv)"
+                ) from None
+            loggers.append(
+                TensorBoardLogger(save_dir=work / "logs", name=name, version="", default_hp_metric=False)
+            )
+        else:
+            raise ConfigError(f"training.loggers: unknown logger {kind!r}; use csv or tensorboard")
+    return loggers
+
+
 def make_loader(dataset: EmotionDataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
@@ -92,11 +123,13 @@ def fit_model(
     max_epochs: int | None = None,
     warmup_steps: int | None = None,
     progress: bool | None = None,
+    log_name: str = "train",
 ) -> FitResult:
     """Train ``model`` on ``train``; dev metrics every epoch; keep the best dev epoch if early stopping is on.
 
     ``lr`` / ``max_epochs`` / ``warmup_steps`` override the training config (branch pre-training uses them).
-    ``progress=None`` shows Lightning's bar only on an interactive terminal.
+    ``progress=None`` shows Lightning's bar only on an interactive terminal. ``log_name``: the folder under
+    ``<work_dir>/logs`` the recipe's loggers write to.
     """
     from emofuse.nn.losses import inverse_frequency_weights
 
@@ -144,7 +177,7 @@ def fit_model(
         devices=1,
         max_epochs=training.max_epochs if max_epochs is None else max_epochs,
         deterministic=True,
-        logger=False,
+        logger=make_loggers(list(training.loggers), work, log_name) or False,
         enable_progress_bar=show,
         enable_model_summary=False,
         enable_checkpointing=ckpt is not None,

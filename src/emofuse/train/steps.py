@@ -92,6 +92,7 @@ def run_hash(spec: RunSpec, upstream: Mapping[str, str]) -> str:
     """The config hash a finished run records: recipe (without the seed list), seed, fold, encoder ids, sources."""
     resolved = spec.recipe.resolved()
     resolved["training"].pop("seeds", None)
+    resolved["training"].pop("loggers", None)  # logging does not change the result
     f = spec.fold
     return config_hash(
         {
@@ -167,6 +168,7 @@ def pretrained_branch_states(
             fit_model(
                 single, data.train, data.dev, tr, recipe.data.task, spec.labels, spec.seed, spec.run_dir.path,
                 lr=pre.lr, max_epochs=pre.max_epochs, warmup_steps=pre.warmup_steps, progress=False,
+                log_name=f"pretrain_{branch}",
             )  # fmt: skip
         states[branch] = ({k: v.detach().clone() for k, v in single.state_dict().items()}, branch)
         info[branch] = {"trained_in_run": True, "epochs": pre.max_epochs, "lr": pre.lr}
