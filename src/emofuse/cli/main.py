@@ -34,6 +34,12 @@ _GROUPS = [
         "explain",
         "Explain a model: embeddings, layer weights, token attributions.",
     ),
+    (
+        "emofuse.cli.model",
+        "app",
+        "model",
+        "Make a packaged model travel: ONNX export, model card, Hub upload.",
+    ),
 ]
 _COMMANDS = [
     ("emofuse.cli.transcribe", "transcribe"),
