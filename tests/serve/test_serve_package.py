@@ -37,8 +37,8 @@ def _resave_weights(pkg: Path, tensors: dict[str, torch.Tensor]) -> None:
     _edit_config(pkg, lambda c: c["weights"].update(sha256=file_sha256(pkg / "model.safetensors")))
 
 
-def test_export_writes_config_and_weights_only(package_dir: Path, run_dir: Path) -> None:
-    assert sorted(p.name for p in package_dir.iterdir()) == ["config.json", "model.safetensors"]
+def test_export_writes_config_weights_and_card_only(package_dir: Path, run_dir: Path) -> None:
+    assert sorted(p.name for p in package_dir.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     config = json.loads((package_dir / "config.json").read_text())
     run_config = RunDir(run_dir).read_config()
     assert config["labels"] == run_config.labels

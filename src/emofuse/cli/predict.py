@@ -98,7 +98,10 @@ def predict(
         ..., help="Audio files and/or folders of audio files.", show_default=False
     ),
     model: Path = typer.Option(
-        ..., "--model", "-m", help="Packaged model directory (config.json + model.safetensors)."
+        ...,
+        "--model",
+        "-m",
+        help="Packaged model directory (config.json + model.safetensors), or a Hub repository id (online).",
     ),
     transcript: str | None = typer.Option(
         None,

@@ -21,7 +21,10 @@ def is_loopback(host: str) -> bool:
 
 def serve(
     model: Path = typer.Option(
-        ..., "--model", "-m", help="Packaged model directory (config.json + model.safetensors)."
+        ...,
+        "--model",
+        "-m",
+        help="Packaged model directory (config.json + model.safetensors), or a Hub repository id (online).",
     ),
     host: str = typer.Option(
         "127.0.0.1",

@@ -1,6 +1,6 @@
 """The packaged model: a directory anyone can load, with no pickles anywhere.
 
-A package holds two files:
+A package holds two files (and its model card, ``README.md``, see :mod:`emofuse.serve.model_card`):
 
 * ``config.json``: what is needed to rebuild and feed the network: the model configuration
   (:class:`emofuse.train.model.ModelConfig` dump), the per-branch input dimensions, the task and its label set
@@ -162,6 +162,43 @@ class PackagedModel:
         if self._encoders is None:
             self._encoders = build_branch_encoders(self.config, self.directory)
         return self._encoders
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        *,
+        build_encoders: bool = True,
+        allow_models: Sequence[str] = (),
+    ) -> PackagedModel:
+        """Load a package from a local directory or, with network access, a Hub repository id
+        (:func:`emofuse.serve.hub.resolve_model_dir`); ``allow_models`` as for :func:`load_model`."""
+        from emofuse.serve.hub import resolve_model_dir
+
+        return load_model(
+            resolve_model_dir(name_or_path), build_encoders=build_encoders, allow_models=allow_models
+        )
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Copy the package (every file of its folder: weights, model card, ONNX graph, bundled files) to
+        ``directory``, each file atomically and ``config.json`` last; the copy is loaded back (allowed the
+        models this loaded package names) before this returns. The folder can be pushed to the Hub as it is
+        (``huggingface_hub.upload_folder``). Returns the directory.
+        """
+        from emofuse.serve.model_card import CARD_FILE, write_model_card
+        from emofuse.serve.trust import named_models
+
+        out = Path(directory)
+        if out.resolve() == self.directory.resolve():
+            return out
+        files = sorted(p for p in self.directory.rglob("*") if p.is_file() and p.name != CONFIG_FILE)
+        for source in [*files, self.directory / CONFIG_FILE]:
+            atomic_write_bytes(out / source.relative_to(self.directory), source.read_bytes())
+        own = [str(v) for _, v in named_models(self.config.model_dump(mode="json"))]
+        load_model(out, build_encoders=False, allow_models=own)
+        if not (out / CARD_FILE).is_file():
+            write_model_card(out)
+        return out
 
     def describe(self) -> dict[str, Any]:
         """A JSON-safe summary (for ``/health`` and the CLI)."""
@@ -438,7 +475,8 @@ def save_package(
 def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """Turn a finished run directory (``model.safetensors`` + ``run_config.json``) into a package in ``out_dir``.
 
-    The package is loaded back (weights checked against the rebuilt model) before this returns; encoder ids are
+    The package is loaded back (weights checked against the rebuilt model) and its model card (``README.md``, see
+    :mod:`emofuse.serve.model_card`) is written before this returns; encoder ids are
     checked when the package is loaded for use (:func:`load_model`), not here, so that exporting needs no
     encoder libraries.
 
@@ -475,4 +513,7 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     # the run's own models: whoever exports a run trained with them (loading the package elsewhere is checked)
     own = [str(v) for _, v in named_models(_read_json_file(out / CONFIG_FILE, "the model configuration"))]
     load_model(out, build_encoders=False, allow_models=own)
+    from emofuse.serve.model_card import write_model_card
+
+    write_model_card(out, run_dir=run.path)
     return out

@@ -128,11 +128,15 @@ class Predictor:
         warmup: bool = False,
         allow_models: Sequence[str] = (),
     ) -> Predictor:
-        """Load the package in ``directory`` and build its encoders and ASR backend (a bad package or encoder
-        fails here). Backends that load weights lazily do so on the first call, or now with ``warmup=True``.
-        ``allow_models``: models the package may name beyond emofuse's offline ones (:mod:`emofuse.serve.trust`)."""
+        """Load the package in ``directory`` (a local folder or, with network access, a Hugging Face Hub
+        repository id: :func:`emofuse.serve.hub.resolve_model_dir`) and build its encoders and ASR backend (a bad
+        package or encoder fails here). Backends that load weights lazily do so on the first call, or now with
+        ``warmup=True``. ``allow_models``: models the package may name beyond emofuse's offline ones
+        (:mod:`emofuse.serve.trust`)."""
+        from emofuse.serve.hub import resolve_model_dir
+
         own_asr = asr_backend is None and asr_model is None
-        packaged = load_model(directory, allow_models=allow_models, check_asr=own_asr)
+        packaged = load_model(resolve_model_dir(directory), allow_models=allow_models, check_asr=own_asr)
         predictor = cls(packaged, asr_backend=asr_backend, asr_model=asr_model)
         predictor.transcriber()
         if warmup:

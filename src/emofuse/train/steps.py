@@ -215,6 +215,23 @@ def train_network(
     return model, result, trainable
 
 
+def training_data_summary(spec: RunSpec, train: Any) -> dict[str, Any]:
+    """What the weights saw (for the model card): corpora and speakers of the training part and, for classes,
+    the count of each class the model learns (after the recipe's label map)."""
+    table = spec.table
+    part = table.loc[table["utterance_id"].isin(set(train.ids))]
+    summary: dict[str, Any] = {
+        "corpora": sorted({str(c) for c in part["corpus"].dropna()}),
+        "n_speakers": int(part["speaker"].dropna().nunique()),
+    }
+    if spec.recipe.data.task == "classes":
+        counts = [0] * len(spec.labels)
+        for uid in train.ids:
+            counts[int(train.targets[uid])] += 1
+        summary["labels"] = dict(zip(spec.labels, counts, strict=True))
+    return summary
+
+
 def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Test predictions (the ``predictions.csv`` frame) and test / dev metrics of the trained module."""
     from emofuse.train.outputs import fold_metrics, loader, predictions_frame
@@ -226,6 +243,7 @@ def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFra
         "test": fold_metrics(frame, task, spec.labels),
         "n_train": len(data.train),
         "n_test": len(data.test),
+        "data": training_data_summary(spec, data.train),
     }
     if data.dev is not None:
         d_ids, d_out, d_tgt = module.predict_loader(loader(data.dev, tr.batch_size, spec.seed))
