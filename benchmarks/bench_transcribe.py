@@ -59,13 +59,10 @@ def _peak_rss_mb() -> float:
 
 
 def _wer(reference: list[str], hypothesis: list[str]) -> float:
-    prev = list(range(len(hypothesis) + 1))
-    for i, r in enumerate(reference, start=1):
-        cur = [i] + [0] * len(hypothesis)
-        for j, h in enumerate(hypothesis, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(reference))
+    """Word error rate (substitutions + deletions + insertions over reference words), by torchmetrics."""
+    from torchmetrics.functional.text import word_error_rate
+
+    return float(word_error_rate([" ".join(hypothesis)], [" ".join(reference)]))
 
 
 def _words(text: str) -> list[str]:
@@ -114,9 +111,9 @@ def worker(backend: str, wav: Path, text: str, model_dir: str | None, threads: i
         transcriber.transcribe(wave, 16_000, text=given)
         warm_s = time.perf_counter() - t0
         result.update({"warm_s": round(warm_s, 3), "warm_rtf": round(warm_s / duration_s, 4)})
+    result["peak_rss_mb"] = round(_peak_rss_mb(), 1)  # before the WER import (torchmetrics pulls in torch)
     if backend == "faster-whisper":
         result["wer"] = round(_wer(_words(text), _words(first.text)), 4)
-    result["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     result["rss_before_transcribe_mb"] = round(rss_before_mb, 1)
     return result
 

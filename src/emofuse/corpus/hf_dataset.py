@@ -13,13 +13,12 @@ A ``DatasetDict`` is read split by split, and the split's name fills the ``split
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emofuse.corpus.manifest import resolve_mapping
+from emofuse.corpus.manifest import _clean, resolve_mapping
 from emofuse.corpus.report import CorpusReport, CorpusResult, finish
 from emofuse.corpus.table import FLOAT_COLUMNS
 from emofuse.errors import ConfigError, CorpusError
@@ -121,14 +120,6 @@ def _label_names(dataset: Any, column: str | None) -> Sequence[str] | None:
         return None
     feature = dataset.features[column]
     return list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-
-
-def _clean(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
 
 
 def read_hf_dataset(
