@@ -232,7 +232,17 @@ def export_onnx(
     from emofuse.serve.package import load_model
 
     _require_onnx()
-    packaged = model if not isinstance(model, str | os.PathLike) else load_model(model, build_encoders=False)
+    if isinstance(model, str | os.PathLike):
+        from emofuse.serve.package import CONFIG_FILE, _read_json_file
+        from emofuse.serve.trust import named_models
+
+        root = Path(model)
+        raw = _read_json_file(root / CONFIG_FILE, "the model configuration") if root.is_dir() else {}
+        # the export loads none of the models the package names (no encoders, no ASR): allow them
+        own = [str(v) for _, v in named_models(raw)] if isinstance(raw, dict) else []
+        packaged = load_model(root, build_encoders=False, allow_models=own)
+    else:
+        packaged = model
     classes = packaged.task == "classes"
     meta = {
         "emofuse.task": packaged.task,
