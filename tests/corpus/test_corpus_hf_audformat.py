@@ -118,7 +118,9 @@ def test_hf_one_split_classes_and_cli_export(hf_dir: Path, tmp_path: Path) -> No
     assert all(Path(p).is_file() for p in written["audio_path"])
 
 
-def test_hf_bad_input_is_one_clear_line(hf_dir: Path, tmp_path: Path) -> None:
+def test_hf_bad_input_is_one_clear_line(
+    hf_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError, match="no column 'mood'"):
         read_corpus("hf", hf_dir, mapping="label=mood", audio_dir=tmp_path)
     with pytest.raises(ConfigError, match="no split 'validation'"):
@@ -127,6 +129,11 @@ def test_hf_bad_input_is_one_clear_line(hf_dir: Path, tmp_path: Path) -> None:
         read_corpus("hf", tmp_path, audio_dir=tmp_path)
     result = runner.invoke(app, ["export", "hf", str(tmp_path / "nope"), "--out", str(tmp_path / "t.jsonl")])
     assert result.exit_code == 2 and "dataset folder not found" in result.output
+    monkeypatch.setenv("EMOFUSE_OFFLINE", "1")  # a Hub id is never fetched in tests
+    result = runner.invoke(
+        app, ["export", "hf", "nobody/no-such-dataset", "--out", str(tmp_path / "t.jsonl")]
+    )
+    assert result.exit_code == 2 and "cannot be fetched offline" in result.output
     result = runner.invoke(app, ["export", "iemocap", str(tmp_path), "--out", "t.jsonl", "--audio-dir", "x"])
     assert result.exit_code == 2 and "--audio-dir does not apply" in result.output
 

@@ -38,7 +38,7 @@ _GROUPS = [
         "emofuse.cli.model",
         "app",
         "model",
-        "Make a packaged model travel: ONNX export, model card, Hub upload.",
+        "Make a packaged model travel: ONNX export of its network.",
     ),
 ]
 _COMMANDS = [

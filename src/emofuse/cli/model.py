@@ -1,4 +1,4 @@
-"""``emofuse model``: make a packaged model travel: ONNX export of its network, its model card, a copy."""
+"""``emofuse model``: make a packaged model travel (ONNX export of its network)."""
 
 from __future__ import annotations
 

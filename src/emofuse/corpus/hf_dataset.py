@@ -13,6 +13,7 @@ A ``DatasetDict`` is read split by split, and the split's name fills the ``split
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -60,6 +61,11 @@ def load_hf(source: str | Path, *, split: str | None = None) -> tuple[dict[str, 
     else:
         if path.suffix or str(source).startswith((".", "/", "~")):
             raise CorpusError(f"hf: dataset folder not found: {path}; give a save_to_disk folder or a Hub id")
+        if os.environ.get("EMOFUSE_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise CorpusError(
+                f"hf: {source!r} is not a folder, and Hub datasets cannot be fetched offline "
+                "(EMOFUSE_OFFLINE / HF_HUB_OFFLINE is set); give a save_to_disk folder"
+            )
         try:
             loaded = datasets.load_dataset(str(source), split=split)
         except Exception as exc:  # offline, unknown id, gated repository: several exception types
