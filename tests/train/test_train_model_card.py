@@ -69,3 +69,20 @@ def test_save_pretrained_and_from_pretrained(
         PackagedModel.from_pretrained("nobody/no-such-emofuse-model", build_encoders=False)
     with pytest.raises(ModelLoadError, match="model directory not found"):
         PackagedModel.from_pretrained(tmp_path / "missing" / "dir", build_encoders=False)
+
+
+def test_other_exports_add_sections_to_the_one_card(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    from emofuse.serve.model_card import as_section, write_model_card
+
+    run, package = exported
+    copy = load_model(package, build_encoders=False).save_pretrained(tmp_path / "copy")
+    chosen = "# emofuse model: audio\n\n* **System chosen by** mean dev uar.\n"
+    write_model_card(copy, run_dir=run, sections=[as_section(chosen, "How this model was chosen")])
+    card = (copy / "README.md").read_text(encoding="utf-8")
+    assert (
+        card.count("# emofuse model: audio") == 1
+        and "## How this model was chosen\n\n* **System chosen by**" in card
+    )
+    assert (
+        card.index("## Licences") < card.index("## How this model was chosen") < card.index("## How to use")
+    )

@@ -4,7 +4,8 @@ Written at export from the package's configuration and, when the package comes f
 the run recorded: the corpora, speakers and labels the weights were trained on (``metrics.json``'s ``data``),
 the protocol, this run's test and dev figures, and the system's figures over seeds with their spread from the
 experiment's ``report.json`` (``<out>/report.json`` beside ``<out>/<system>/seed<k>/fold<f>/``). Other exports
-add their own sections (e.g. how the system was chosen) through ``sections``. One card per package.
+add their own sections (e.g. how the system was chosen: ``sections=[as_section(text, "How this model was
+chosen")]``) through ``sections``. One card per package.
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ def _metric_rows(block: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 def _experiment_figures(run_dir: Path, system: str | None) -> list[str]:
     """Median ± IQR and mean ± std over seeds of the system, from the experiment's report.json."""
-    report_path = run_dir.parents[2] / "report.json" if len(run_dir.parents) > 2 else None
-    if system is None or report_path is None or not report_path.is_file():
+    # <out>/report.json, or <out>/../report.json for a run retrained on all data inside <out>/_final/
+    candidates = [run_dir.parents[i] / "report.json" for i in (2, 3) if len(run_dir.parents) > i]
+    report_path = next((p for p in candidates if p.is_file()), None)
+    if system is None or report_path is None:
         return []
     try:
         summary = read_json(report_path).get("summary", {}).get(system)
@@ -76,6 +79,14 @@ def _experiment_figures(run_dir: Path, system: str | None) -> list[str]:
             f"{_fmt(metric, s.get('mean'))} ± {_fmt(metric, s.get('std'))} | {int(s.get('n', 0))} |"
         )
     return lines
+
+
+def as_section(markdown: str, title: str) -> str:
+    """Another export's Markdown as a ``## title`` section of the card (its own ``#`` title line dropped)."""
+    lines = markdown.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join([f"## {title}", *lines]).strip()
 
 
 def card_text(
@@ -235,4 +246,4 @@ def write_model_card(
     return path
 
 
-__all__ = ["CARD_FILE", "DATA_LICENCES", "card_text", "write_model_card"]
+__all__ = ["CARD_FILE", "DATA_LICENCES", "as_section", "card_text", "write_model_card"]
