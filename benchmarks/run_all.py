@@ -1,6 +1,6 @@
 """Run every benchmark in this folder, one after another; each writes its figures to benchmarks/results/<name>.json.
 
-Usage: ``.venv/bin/python benchmarks/run_all.py [name ...]`` (names: transcribe, encoders, quickstart, serve).
+Usage: ``.venv/bin/python benchmarks/run_all.py [name ...]`` (names: transcribe, encoders, quickstart, serve, onnx).
 A summary of all figures is written to benchmarks/results/summary.json.
 """
 
