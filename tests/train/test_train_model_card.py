@@ -10,6 +10,7 @@ import pytest
 
 from emofuse.errors import ModelLoadError
 from emofuse.serve.package import PackagedModel, export_from_run, load_model
+from emofuse.train.rundir import RunDir
 from emofuse.train.runner import run_experiment
 
 
@@ -21,7 +22,7 @@ def exported(tiny_corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> tupl
         [recipe], tiny_corpus.table, tiny_corpus.folds, tiny_corpus.store, out, seeds=2,
         encoder_ids=tiny_corpus.encoder_ids, extract_missing=False, progress=False,
     )  # fmt: skip
-    run = out / "audio" / "seed1" / "fold1"
+    run = RunDir.of(out, "audio", seed=1, fold_index=1).path  # the second fold, seed 1
     return run, export_from_run(run, out.parent / "package")
 
 
