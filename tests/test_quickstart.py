@@ -62,7 +62,7 @@ def test_quickstart_writes_report_plots_and_model(quick) -> None:  # type: ignor
     assert quick.best_system in quick.summary
     assert quick.best_run.parent.parent.name == quick.best_system
     assert quick.best_run.parent.parent.parent.name == "_final"
-    card = (quick.model_dir / "MODEL_CARD.md").read_text()
+    card = (quick.model_dir / "README.md").read_text()
     assert f"{quick.best_system} (chosen)" in card and "cross-validated" in card
     model = load_model(quick.model_dir)
     assert sorted(model.config.labels) == ["angry", "happy", "neutral", "sad"]

@@ -345,7 +345,7 @@ def quickstart(
     console.print(f"report: {result.report_path}")
     console.print(f"plots:  {result.plots_dir}")
     console.print(
-        f"model:  {result.model_dir}  (chosen: {result.best_system}, retrained on all data; see its MODEL_CARD.md)"
+        f"model:  {result.model_dir}  (chosen: {result.best_system}, retrained on all data; see its model card README.md)"
     )
     stage = ", ".join(f"{k} {v:.0f} s" for k, v in result.stage_s.items())
     console.print(f"time:   {stage}")

@@ -85,7 +85,7 @@ def run(
         None,
         "--export",
         help="Package the model to ship here: the system with the best DEV score (never a test fold), "
-        "retrained on all labelled utterances; the package's MODEL_CARD.md says how it was chosen.",
+        "retrained on all labelled utterances; the package's model card (README.md) says how it was chosen.",
     ),
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""

@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from emofuse.io import atomic_write_json, atomic_write_text, read_json
+from emofuse.io import atomic_write_json, read_json
 from emofuse.recipes.schema import Recipe
+from emofuse.serve.model_card import CARD_FILE, as_section, write_model_card
 from emofuse.train.selection import Selection, choose_system, model_card, refit_on_all
 
-MODEL_CARD = "MODEL_CARD.md"
+MODEL_CARD = CARD_FILE  # README.md: the one model card of a package (emofuse.serve.model_card)
 SELECTION_FILE = "selection.json"
 
 
@@ -29,7 +30,7 @@ def export_chosen(
 ) -> tuple[Path, Selection]:
     """Choose the system by dev score, retrain it on all data, package it with a model card.
 
-    Returns ``(package directory, selection)``. The package holds ``MODEL_CARD.md`` and ``selection.json``
+    Returns ``(package directory, selection)``. The package holds ``selection.json`` and its model card ``README.md`` says how it was chosen
     next to the model files.
     """
     from emofuse.serve.package import export_from_run
@@ -55,7 +56,8 @@ def export_chosen(
     out = export_from_run(run_dir, out_dir)
     metrics = read_json(run_dir / "metrics.json")
     n_train, n_dev = int(metrics.get("n_train", 0)), int(metrics.get("n_dev", 0))
-    atomic_write_text(out / MODEL_CARD, model_card(selection, run_dir, n_train, n_dev))
+    section = as_section(model_card(selection, run_dir, n_train, n_dev), "How this model was chosen")
+    write_model_card(out, run_dir=run_dir, sections=[section])
     atomic_write_json(
         out / SELECTION_FILE,
         {

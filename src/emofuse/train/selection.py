@@ -159,7 +159,7 @@ def refit_on_all(
 
 
 def model_card(selection: Selection, run_dir: Path, n_train: int, n_dev: int) -> str:
-    """The package's MODEL_CARD.md: what was chosen, how, and what the weights were trained on."""
+    """How the package's model was chosen (a section of its model card, README.md): what, how, on what data."""
     lines = [
         f"# emofuse model: {selection.system}",
         "",
