@@ -108,6 +108,9 @@ def test_export_is_chosen_by_dev_and_retrained_on_all(tiny_corpus: Any, tmp_path
     assert final["n_train"] + final["n_dev"] == n_labelled  # every utterance, none held out for testing
     card = (package / MODEL_CARD).read_text()
     assert "egemaps_svm (chosen)" in card and "retrained once on all labelled utterances" in card
+    # one card (README.md): its "test" part was its own training data, so no figure of this run is shown
+    assert card.count("# emofuse model") == 1 and "## How this model was chosen" in card
+    assert "no held-out figure of them exists" in card and "This run (one seed, one fold)" not in card
     assert json.loads((package / SELECTION_FILE).read_text())["system"] == "egemaps_svm"
     assert load_model(package, build_encoders=False).config.labels == list(recipes[0].data.labels)
 

@@ -134,10 +134,12 @@ def card_text(
         front.append(f"| {name} | `{json.dumps(branch.encoder)}` | {branch.input} |")
     if config.needs_text:
         ts = config.text_source
+        sil = any(b.input == "asr_sil" for b in config.branches.values())
         front += [
             "",
-            f"Transcripts: `{ts.backend}` ({ts.model or 'its default model'}), `[SIL]` at pauses of at least "
-            f"{ts.silence.threshold_s} s; the Predictor uses the same settings.",
+            f"Transcripts: `{ts.backend}` ({ts.model or 'its default model'})"
+            + (f", `[SIL]` at pauses of at least {ts.silence.threshold_s} s" if sil else "")
+            + "; the Predictor uses the same settings.",
         ]
     front += ["", "## Training data", ""]
     if corpora:
@@ -169,20 +171,33 @@ def card_text(
             f"* These weights: system `{source.get('system')}`, seed {source.get('seed')}, fold `{source.get('fold')}`."
         )
     if not corpora and "n_train" not in metrics:
-        front.append("* Not recorded (the package was not exported from a run directory).")
+        front.append("* Not recorded with the weights (an older run, or a package not exported from a run).")
 
     front += ["", "## Results", ""]
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
     dev = metrics.get("dev") if isinstance(metrics.get("dev"), dict) else {}
-    if test or dev:
+    from emofuse.train.selection import FINAL_DIR
+
+    spread = _experiment_figures(run_dir, source.get("system")) if run_dir is not None else []
+
+    retrained = run_dir is not None and len(run_dir.parents) > 2 and run_dir.parents[2].name == FINAL_DIR
+    if retrained:  # its "test" part is its own training data: no figure of it is shown
+        front.append(
+            "These weights were retrained on all labelled utterances, so no held-out figure of them exists"
+            + (
+                "; the figures below are the system's, over the experiment's folds and seeds."
+                if spread
+                else "."
+            )
+        )
+    elif test or dev:
         front += ["This run (one seed, one fold):", "", "| metric | test | dev |", "| --- | ---: | ---: |"]
         for metric, value in _metric_rows(test or dev):
             front.append(
                 f"| {metric} | {_fmt(metric, value if test else None)} | {_fmt(metric, dev.get(metric))} |"
             )
-    spread = _experiment_figures(run_dir, source.get("system")) if run_dir is not None else []
     front += spread
-    if not test and not dev and not spread:
+    if not (test or dev or spread) or (retrained and not spread):
         front.append("No figures were recorded with this package.")
 
     front += [
