@@ -18,6 +18,12 @@ Layout of a recipe (see ``src/emofuse/recipes/pepino2020/`` for complete example
     protocol:  iemocap                  # a name from `protocols`, or a block
     protocols: {iemocap: {kind: speaker-script, k: 5}, msp_podcast: {kind: predefined}}
     text_source: {backend: faster-whisper, beam_size: 5, silence: {threshold_s: 0.25}}   # ASR + [SIL] (optional)
+    trainer:   {accelerator: gpu, devices: 4, strategy: ddp, precision: bf16-mixed}          # optional
+
+End-to-end encoder fine-tuning (deoliveira2023 FT and FT=>FRZ, perez2022's fine-tuned BERT)::
+
+    training:  {mode: end_to_end, encoder_tuning: {audio: {freeze: [feature_encoder], encoder_lr: 1.0e-5,
+                freeze_after_epochs: 5}}}
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from emofuse.transcribe.source import TextSource
 
 InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
+#: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL and text models)
+END_TO_END_KINDS = ("ssl", "text")
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -172,8 +180,56 @@ class PretrainConfig(_Strict):
     warmup_steps: int = Field(default=40, ge=0)
 
 
+class EncoderTuning(_Strict):
+    """How one branch's encoder trains when ``training.mode: end_to_end`` (encoder fine-tuning).
+
+    This is *encoder fine-tuning*: the encoder (an SSL speech model or a BERT-family text model) sits inside
+    the model and its weights change. It is unrelated to ``training.strategy: finetune``, pepino2020's
+    strategy in which pre-trained *branches* (over frozen, cached features) train on with the fusion layers.
+
+    * ``trainable``: False keeps the encoder frozen (it still runs inside the model, on waveforms / tokens).
+    * ``freeze``: parts kept frozen while the rest trains: ``feature_encoder`` (the CNN front end of
+      wav2vec2 / HuBERT / WavLM, frozen as deoliveira2023 does) or ``embeddings`` (a text model's token,
+      position and type embeddings).
+    * ``freeze_layers``: indices of transformer layers kept frozen (``[0, 1]``: the two lowest).
+    * ``encoder_lr``: the encoder's own learning rate (default: ``training.lr``).
+    * ``freeze_after_epochs``: FT=>FRZ (deoliveira2023 Fig. 3): the encoder trains for this many epochs, then
+      is frozen and only the rest of the model (layer weights, branches, fusion, head) trains on.
+    * ``gradient_checkpointing``: recompute the encoder's activations in the backward pass (less memory).
+    """
+
+    trainable: bool = True
+    freeze: list[Literal["feature_encoder", "embeddings"]] = Field(default_factory=list)
+    freeze_layers: list[int] = Field(default_factory=list)
+    encoder_lr: float | None = Field(default=None, gt=0)
+    freeze_after_epochs: int | None = Field(default=None, ge=1)
+    gradient_checkpointing: bool = False
+
+
+class TrainerConfig(_Strict):
+    """Where and how Lightning trains (Lightning's own ``Trainer`` arguments; no home-made launcher).
+
+    ``accelerator`` (``cpu``, ``gpu``, ``auto``), ``devices`` (a count, ``auto``, or ``-1`` for all), ``strategy``
+    (``auto``, ``ddp``, ``ddp_spawn``, ...), ``num_nodes``, ``precision`` (``32-true``, ``bf16-mixed``,
+    ``16-mixed``: mixed precision where the accelerator supports it). Under ``torchrun`` or SLURM, set
+    ``strategy: ddp`` and the device/node counts of the job, as Lightning documents. Override from the CLI with
+    ``--set trainer.devices=8``.
+    """
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = Field(default=1, ge=1)
+    precision: str = "32-true"
+
+
 class TrainingConfig(_Strict):
     """Optimisation.
+
+    ``mode``: ``cached`` (encoders frozen, features read from the store) or ``end_to_end`` (the encoders of
+    ``ssl`` / ``text`` branches run inside the model on waveforms / token ids, and train as
+    ``encoder_tuning[branch]`` says; branches not listed keep a frozen encoder). ``length_bucketing``
+    (end_to_end): training batches hold utterances of similar length (less padding), shuffled per epoch.
 
     Strategies (pepino2020 2.3.3): ``cold_start`` (Xavier-uniform init, everything trained jointly),
     ``pretrained`` (branches from single-modality models, frozen; only the layers after merging train),
@@ -203,6 +259,9 @@ class TrainingConfig(_Strict):
     pretrain: PretrainConfig | None = None
     score_weights: Literal["fixed", "tune_dev"] = "fixed"
     loggers: list[Literal["csv", "tensorboard"]] = Field(default_factory=lambda: ["csv"])
+    mode: Literal["cached", "end_to_end"] = "cached"
+    encoder_tuning: dict[str, EncoderTuning] = Field(default_factory=dict)
+    length_bucketing: bool = True
 
     @field_validator("seeds")
     @classmethod
@@ -259,6 +318,7 @@ class Recipe(_Strict):
     features: dict[str, FeatureConfig]
     model: ModelConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     protocol: ProtocolConfig
     protocols: dict[str, ProtocolConfig] = Field(default_factory=dict)
     protocol_name: str | None = None
@@ -313,6 +373,28 @@ class Recipe(_Strict):
             )
         if self.estimator is not None:
             check_estimator_model(self.model, self.data.task)
+        tr = self.training
+        if tr.encoder_tuning and tr.mode != "end_to_end":
+            raise ValueError("training.encoder_tuning needs training.mode: end_to_end")
+        unknown = sorted(set(tr.encoder_tuning) - set(self.features))
+        if unknown:
+            raise ValueError(f"training.encoder_tuning names unknown branch(es) {unknown}")
+        if tr.mode == "end_to_end":
+            if self.estimator is not None:
+                raise ValueError("training.mode: end_to_end trains a neural model; an estimator system is cached")
+            for name in tr.encoder_tuning:
+                if self.features[name].kind not in END_TO_END_KINDS:
+                    raise ValueError(
+                        f"training.encoder_tuning.{name}: encoder {self.features[name].kind!r} cannot run inside "
+                        f"the model; end_to_end mode trains encoders of kind {list(END_TO_END_KINDS)}"
+                    )
+            if tr.strategy != "cold_start":
+                raise ValueError(
+                    f"training.strategy {tr.strategy!r} (pepino2020's pre-trained branches) works on cached "
+                    "features; with mode: end_to_end use strategy: cold_start"
+                )
+            if tr.score_weights == "tune_dev":
+                raise ValueError("training.score_weights: tune_dev is not available with mode: end_to_end")
         es = self.training.early_stopping
         if es is not None:
             ok = {"classes": {"uar", "accuracy", "av_auc", "loss"}, "avd": {"ccc", "loss"}}[self.data.task]

@@ -52,10 +52,19 @@ class FeaturePlan:
         return self._keys[input_kind]
 
     def sources(self, recipe: Recipe) -> dict[str, BranchSource]:
-        """``{branch: BranchSource}`` for ``recipe``, extracting missing features when allowed."""
+        """``{branch: BranchSource}`` for ``recipe``, extracting missing features when allowed (not for the
+        branches whose encoder runs inside the model in end_to_end mode)."""
+        from emofuse.train.end_to_end import end_to_end_branches
+
+        inside = set(end_to_end_branches(recipe))  # encoders that run inside the model: nothing to extract
         out = {}
         for name, feat in recipe.features.items():
             keys = self.keys(feat.input)
+            if name in inside:
+                from emofuse.encoders.registry import encoder_id_of
+
+                out[name] = BranchSource(name, encoder_id_of(feat.encoder)[0], keys)
+                continue
             enc_id = self._ensure(feat.encoder, feat.input, keys)
             out[name] = BranchSource(name, enc_id, keys, standardize=feat.standardize)
         return out

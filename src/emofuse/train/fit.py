@@ -1,4 +1,4 @@
-"""One training run with Lightning on CPU: quiet, deterministic for a seed, early stopping or fixed epochs.
+"""One training run with Lightning (one CPU process by default; the recipe's ``trainer`` block scales it): quiet, deterministic for a seed, early stopping or fixed epochs.
 
 Checkpoints: with early stopping, Lightning's ``ModelCheckpoint`` keeps the best dev epoch (weights only) in
 ``<work_dir>/checkpoints``; it is read back with ``torch.load(weights_only=True)`` and then removed. The
@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emofuse.errors import ConfigError
-from emofuse.recipes.schema import TrainingConfig
+from emofuse.recipes.schema import TrainerConfig, TrainingConfig
 from emofuse.train.collate import collate
 from emofuse.train.data import EmotionDataset
 from emofuse.train.module import EmotionLightningModule
@@ -91,13 +91,23 @@ def make_loggers(kinds: list[str], work: Path, name: str) -> list[Any]:
     return loggers
 
 
-def make_loader(dataset: EmotionDataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def make_loader(
+    dataset: EmotionDataset, batch_size: int, shuffle: bool, seed: int, *, length_bucketing: bool = False
+) -> DataLoader:
+    """A loader over ``dataset`` with its own ``collate`` if it has one (end_to_end datasets do);
+    ``length_bucketing`` (training, end_to_end) batches utterances of similar length."""
+    collate_fn = getattr(dataset, "collate", collate)
+    if shuffle and length_bucketing and hasattr(dataset, "lengths"):
+        from emofuse.train.end_to_end import LengthBucketSampler
+
+        sampler = LengthBucketSampler(dataset.lengths(), batch_size, seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=0)
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
-        collate_fn=collate,
+        collate_fn=collate_fn,
         num_workers=0,
         generator=generator,
     )
@@ -124,12 +134,14 @@ def fit_model(
     warmup_steps: int | None = None,
     progress: bool | None = None,
     log_name: str = "train",
+    trainer_config: TrainerConfig | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``; dev metrics every epoch; keep the best dev epoch if early stopping is on.
 
     ``lr`` / ``max_epochs`` / ``warmup_steps`` override the training config (branch pre-training uses them).
     ``progress=None`` shows Lightning's bar only on an interactive terminal. ``log_name``: the folder under
-    ``<work_dir>/logs`` the recipe's loggers write to.
+    ``<work_dir>/logs`` the recipe's loggers write to. ``trainer_config`` (the recipe's
+    ``trainer`` block) sets accelerator, devices, strategy, nodes and precision (default: one CPU process).
     """
     from emofuse.nn.losses import inverse_frequency_weights
 
@@ -151,6 +163,9 @@ def fit_model(
     es = training.early_stopping if has_dev else None
     history = _History()
     callbacks: list[L.Callback] = [history]
+    extra = getattr(model, "training_callbacks", None)  # FT=>FRZ of end_to_end models
+    if callable(extra):
+        callbacks.extend(extra())
     ckpt = None
     if es is not None:
         mode = "min" if es.monitor == "loss" else "max"
@@ -172,9 +187,13 @@ def fit_model(
         callbacks.append(ckpt)
     show = sys.stderr.isatty() if progress is None else progress
     batch_size = min(training.batch_size, max(len(train), 1))
+    tc = trainer_config or TrainerConfig()
     trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
+        accelerator=tc.accelerator,
+        devices=tc.devices,
+        strategy=tc.strategy,
+        num_nodes=tc.num_nodes,
+        precision=tc.precision,  # type: ignore[arg-type]
         max_epochs=training.max_epochs if max_epochs is None else max_epochs,
         deterministic=True,
         logger=make_loggers(list(training.loggers), work, log_name) or False,
@@ -189,7 +208,9 @@ def fit_model(
         default_root_dir=str(work),
     )
     L.seed_everything(seed, workers=True, verbose=False)
-    train_loader = make_loader(train, batch_size, shuffle=True, seed=seed)
+    train_loader = make_loader(
+        train, batch_size, shuffle=True, seed=seed, length_bucketing=training.length_bucketing
+    )
     dev_loader = make_loader(dev, training.batch_size, shuffle=False, seed=seed) if has_dev else None
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -208,6 +229,7 @@ def fit_model(
             pick = min if es.monitor == "loss" else max  # type: ignore[union-attr]
             best_epoch = int(pick(best_rows, key=lambda r: r[key])["epoch"])
         shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    module.cpu()  # predictions and the run directory are made on the CPU, wherever training ran
     module.eval()
     epochs_run = int(trainer.fit_loop.epoch_progress.current.completed)
     return FitResult(module, epochs_run, best_epoch, history.rows)

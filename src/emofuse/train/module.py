@@ -102,7 +102,11 @@ class EmotionLightningModule(L.LightningModule):
 
     # -----------------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        # a model with encoders inside (end_to_end mode) gives groups with their own learning rates
+        groups = getattr(self.model, "param_groups", None)
+        params: Any = (
+            groups(self.lr) if callable(groups) else [p for p in self.model.parameters() if p.requires_grad]
+        )
         if not params:
             raise RuntimeError("every parameter is frozen: nothing to train")
         cls = torch.optim.AdamW if self.optimizer_name == "adamw" else torch.optim.Adam

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +39,7 @@ WEIGHTS_FILE = "model.safetensors"
 RECIPE_FILE = "recipe.json"
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
+ENCODERS_DIR = "encoders"
 DONE_FILE = "done.json"
 RUN_FILES = (RECIPE_FILE, RUN_CONFIG_FILE, WEIGHTS_FILE, PREDICTIONS_FILE, METRICS_FILE)
 
@@ -51,6 +53,9 @@ class BranchRecord(BaseModel):
     encoder_id: str = Field(min_length=1)
     input: InputKind
     standardizer: dict[str, Any] | None = None
+    #: the encoder was fine-tuned (end_to_end mode): its weights are in ``encoders/<branch>/`` beside the
+    #: model, and ``encoder``'s ``model`` names that directory relative to the run directory / package
+    fine_tuned: bool = False
 
 
 class RunConfig(BaseModel):
@@ -129,6 +134,10 @@ class RunDir:
     def recipe_path(self) -> Path:
         return self.path / RECIPE_FILE
 
+    def encoder_dir(self, branch: str) -> Path:
+        """``encoders/<branch>/``: a fine-tuned encoder (Hugging Face ``save_pretrained`` layout, safetensors)."""
+        return self.path / ENCODERS_DIR / branch
+
     @property
     def done_path(self) -> Path:
         return self.path / DONE_FILE
@@ -195,8 +204,13 @@ class RunDir:
         predictions_csv: str = "",
         metrics: dict[str, Any] | None = None,
         config_hash: str = "",
+        encoders: Mapping[str, Callable[[Path], None]] | None = None,
     ) -> None:
-        """Write every file of a finished run, the done marker last (each file atomically)."""
+        """Write every file of a finished run, the done marker last (each file atomically).
+
+        ``encoders``: ``{branch: save(directory)}`` of fine-tuned encoders, each written into a temporary
+        directory that is then renamed to ``encoders/<branch>/``.
+        """
         from safetensors.torch import save_file
 
         from emofuse.io import atomic_write_text
@@ -208,6 +222,14 @@ class RunDir:
         tmp = self.path / f".{WEIGHTS_FILE}.tmp"
         save_file(state, str(tmp), metadata={"format": "pt", "system": config.system})
         tmp.replace(self.weights_path)
+        for branch, save in (encoders or {}).items():
+            final = self.encoder_dir(branch)
+            tmp_dir = final.parent / f".{branch}.tmp"
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            tmp_dir.mkdir(parents=True)
+            save(tmp_dir)
+            shutil.rmtree(final, ignore_errors=True)
+            tmp_dir.replace(final)
         atomic_write_text(self.predictions_path, predictions_csv)
         atomic_write_json(self.metrics_path, metrics or {})
         atomic_write_json(

@@ -286,7 +286,7 @@ def run_experiment(
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
 
     specs = [
-        RunSpec(r, s, i, f, sources[r.name], table, Path(store.root), out)
+        RunSpec(r, s, i, f, sources[r.name], table, Path(store.root), out, transcripts)
         for r in ordered
         for s in _seed_list(r, seeds)
         for i, f in enumerate(fold_list)

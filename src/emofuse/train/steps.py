@@ -18,7 +18,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class RunSpec:
     table: pd.DataFrame
     store_root: Path
     out_dir: Path
+    #: the transcripts table, for end_to_end text branches reading ``asr`` / ``asr_sil``
+    transcripts: pd.DataFrame | None = None
 
     @property
     def run_dir(self) -> RunDir:
@@ -64,6 +66,8 @@ class Datasets:
     train: EmotionDataset
     dev: EmotionDataset | None
     test: EmotionDataset
+    #: end_to_end mode: ``{branch: TrainableEncoder}`` running inside the model (empty in cached mode)
+    encoders: dict[str, Any] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -93,6 +97,7 @@ def run_hash(spec: RunSpec, upstream: Mapping[str, str]) -> str:
     resolved = spec.recipe.resolved()
     resolved["training"].pop("seeds", None)
     resolved["training"].pop("loggers", None)  # logging does not change the result
+    resolved.pop("trainer", None)  # where it trains (devices, nodes) is not what it trains
     f = spec.fold
     return config_hash(
         {
@@ -118,13 +123,20 @@ def make_datasets(spec: RunSpec, cache: FeatureCache) -> Datasets:
             f"fold {spec.fold.name!r} has {len(train_ids)} training and {len(test_ids)} test utterances with a "
             f"label of {spec.labels}; check the label set and label_map"
         )
-    fit_standardizers(spec.sources, cache, train_ids)
-    dev = EmotionDataset(dev_ids, spec.sources, cache, targets) if dev_ids else None
-    return Datasets(
-        EmotionDataset(train_ids, spec.sources, cache, targets),
-        dev,
-        EmotionDataset(test_ids, spec.sources, cache, targets),
-    )
+    from emofuse.train.end_to_end import end_to_end_branches
+
+    inside = end_to_end_branches(spec.recipe)
+    sources = {n: s for n, s in spec.sources.items() if n not in inside}
+    fit_standardizers(sources, cache, train_ids)
+    parts = [EmotionDataset(ids, sources, cache, targets) for ids in (train_ids, dev_ids, test_ids)]
+    if not inside:
+        return Datasets(parts[0], parts[1] if dev_ids else None, parts[2])
+    from emofuse.train.end_to_end import EndToEndDataset, RawInputs, build_trainable_encoders
+
+    encoders = build_trainable_encoders(spec.recipe)
+    raw = {n: RawInputs(spec.recipe, n, spec.table, spec.transcripts) for n in inside}
+    e2e = [EndToEndDataset(p, raw, encoders) for p in parts]
+    return Datasets(e2e[0], e2e[1] if dev_ids else None, e2e[2], encoders)  # type: ignore[arg-type]
 
 
 def pretrained_branch_states(
@@ -208,10 +220,22 @@ def train_network(
             [],
         )
     trainable = apply_strategy(model, tr.strategy)
+    network = model
+    if data.encoders:  # end_to_end: the same fusion model with the encoders in front
+        from emofuse.train.end_to_end import wrap_model
+
+        network = wrap_model(model, spec.recipe, data.encoders)
+        trainable = trainable + [
+            f"encoders.{n}.{p}"
+            for n, e in data.encoders.items()
+            for p, w in e.named_parameters()
+            if w.requires_grad
+        ]
     with quiet():
         result = fit_model(
-            model, data.train, data.dev, tr, task, spec.labels, spec.seed, spec.run_dir.path, progress=False
-        )
+            network, data.train, data.dev, tr, task, spec.labels, spec.seed, spec.run_dir.path, progress=False,
+            trainer_config=spec.recipe.trainer,
+        )  # fmt: skip
     return model, result, trainable
 
 
@@ -255,11 +279,34 @@ def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFra
     return frame, metrics
 
 
+def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[str, Any]) -> BranchRecord:
+    """A branch's record; a fine-tuned encoder's spec names its directory ``encoders/<branch>`` (relative)."""
+    feat = spec.recipe.features[name]
+    encoder, encoder_id = feat.encoder, src.encoder_id
+    if name in tuned:
+        from emofuse.encoders.registry import spec_to_dict
+        from emofuse.train.rundir import ENCODERS_DIR
+
+        encoder = {**spec_to_dict(feat.encoder), "model": f"{ENCODERS_DIR}/{name}"}
+        encoder_id = f"{src.encoder_id}-finetuned"
+    return BranchRecord(
+        encoder=encoder,
+        encoder_id=encoder_id,
+        input=feat.input,
+        standardizer=src.standardizer.to_dict() if src.standardizer is not None else None,
+        fine_tuned=name in tuned,
+    )
+
+
 def record_run(
     spec: RunSpec, model: Any, model_cfg: ModelConfig, input_dims: dict[str, int], frame: pd.DataFrame,
-    metrics: dict[str, Any], chash: str,
+    metrics: dict[str, Any], chash: str, tuned: Mapping[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    """Write the run directory (every file atomically, the done marker last)."""
+    """Write the run directory (every file atomically, the done marker last).
+
+    ``tuned``: ``{branch: TrainableEncoder}`` whose weights were fine-tuned (saved under ``encoders/<branch>/``).
+    """
+    tuned = dict(tuned or {})
     recipe, task = spec.recipe, spec.recipe.data.task
     config = RunConfig(
         model=model_cfg,
@@ -267,15 +314,7 @@ def record_run(
         task=task,
         labels=spec.labels if task == "classes" else None,
         avd_names=spec.labels if task == "avd" else None,
-        branches={
-            name: BranchRecord(
-                encoder=recipe.features[name].encoder,
-                encoder_id=src.encoder_id,
-                input=recipe.features[name].input,
-                standardizer=src.standardizer.to_dict() if src.standardizer is not None else None,
-            )
-            for name, src in spec.sources.items()
-        },
+        branches={name: _branch_record(spec, name, src, tuned) for name, src in spec.sources.items()},
         text_source=recipe.text_source,
         recipe=recipe.resolved(),
         system=recipe.name,
@@ -288,6 +327,7 @@ def record_run(
         predictions_csv=frame.to_csv(index=False),
         metrics=metrics,
         config_hash=chash,
+        encoders={name: encoder.save for name, encoder in tuned.items()},
     )
 
 
@@ -331,7 +371,10 @@ def run_one(spec: RunSpec, cache: FeatureCache | None = None) -> dict[str, Any]:
         bins = recipe.data.bins
         metrics["bin_edges"] = binned_targets(spec.table, bins.dim, bins.n_bins, spec.fold.train)[1]
     metrics["train_time_s"] = round(time.perf_counter() - started, 3)
-    record_run(spec, model, model_cfg, data.train.input_dims(), frame, metrics, chash)
+    from emofuse.train.end_to_end import fine_tuned_branches
+
+    tuned = {n: data.encoders[n] for n in fine_tuned_branches(recipe)}
+    record_run(spec, model, model_cfg, data.train.input_dims(), frame, metrics, chash, tuned)
     scores = {k: v for k, v in metrics["test"].items() if k in ("uar", "accuracy", "av_auc", "ccc")}
     return {**row, "status": "trained", **scores}
 

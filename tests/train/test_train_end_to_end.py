@@ -1,0 +1,184 @@
+"""training.mode: end_to_end: encoders inside the model, freeze policy, FT=>FRZ, equality with cached mode.
+
+Audio: tiny random models of the real transformers classes (Wav2Vec2Model, HubertModel) saved with
+save_pretrained to a tmp dir; text: the real all-MiniLM-L6-v2 (offline package). Few utterances, 2 epochs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from emofuse.audio import write_wav
+from emofuse.corpus.protocols import Fold
+from emofuse.corpus.table import make_table
+from emofuse.encoders import FeatureStore
+from emofuse.errors import ConfigError
+from emofuse.recipes.schema import Recipe
+from emofuse.train.rundir import RunDir
+from emofuse.train.runner import run_experiment
+
+LABELS = ["calm", "loud"]
+
+
+def _tiny_ssl(path: Path, cls_name: str) -> Path:
+    import transformers
+
+    kw: dict[str, Any] = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 4), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="layer", mask_time_prob=0.0,
+    )  # fmt: skip
+    config_cls = getattr(transformers, cls_name.replace("Model", "Config"))
+    torch.manual_seed(0)
+    model = getattr(transformers, cls_name)(config_cls(**kw))
+    model.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("e2e")
+    rng = np.random.default_rng(3)
+    records = []
+    for i in range(12):
+        label = LABELS[i % 2]
+        wav = root / "wav" / f"u{i:02d}.wav"
+        wav.parent.mkdir(exist_ok=True)
+        amp = 0.05 if label == "calm" else 0.5
+        n = int(rng.integers(3200, 6400))
+        write_wav(wav, (amp * rng.standard_normal(n)).astype(np.float32), 16_000)
+        words = "a quiet calm day" if label == "calm" else "shouting loud angry words"
+        records.append(
+            dict(
+                utterance_id=f"u{i:02d}",
+                audio_path=str(wav),
+                speaker=f"s{i % 6}",
+                transcript=words,
+                label=label,
+            )
+        )
+    table = make_table(records, corpus="tiny")
+    ids = list(table["utterance_id"])
+    fold = Fold("f1", train=tuple(ids[:8]), dev=tuple(ids[8:10]), test=tuple(ids[10:]))
+    return {
+        "root": root,
+        "table": table,
+        "fold": fold,
+        "w2v2": _tiny_ssl(root / "w2v2", "Wav2Vec2Model"),
+        "hubert": _tiny_ssl(root / "hubert", "HubertModel"),
+    }
+
+
+def _recipe(
+    features: dict[str, Any], mode: str = "end_to_end", tuning: dict[str, Any] | None = None, **tr: Any
+) -> Recipe:
+    branches = {n: {"type": "mean_max", "params": {"pooling": "mean_max"}} for n in features}
+    return Recipe.model_validate(
+        {
+            "name": tr.pop("name", "sys"),
+            "data": {"task": "classes", "labels": LABELS},
+            "features": features,
+            "model": {
+                "branches": branches,
+                "fusion": "none" if len(features) == 1 else "early",
+                "fusion_params": {"hidden": 8},
+                "head": {"type": "classes"},
+            },
+            "training": {
+                "mode": mode,
+                "encoder_tuning": tuning or {},
+                "max_epochs": 2,
+                "batch_size": 4,
+                "seeds": [0],
+                "lr": 1e-3,
+                "length_bucketing": False,
+                "class_weighting": "none",
+                **tr,
+            },  # fmt: skip
+            "protocol": {"kind": "random-kfold", "k": 2},
+        }
+    )
+
+
+def _run(corpus: dict[str, Any], recipe: Recipe, out: Path) -> RunDir:
+    store = FeatureStore(corpus["root"] / "store")
+    run_experiment(recipe, corpus["table"], [corpus["fold"]], store, out, progress=False, report=False)
+    return RunDir.of(out, recipe.name, 0, 0)
+
+
+def _audio(model: Path) -> dict[str, Any]:
+    return {"audio": {"encoder": {"kind": "ssl", "model": str(model), "layers": "all"}, "input": "audio"}}
+
+
+@pytest.mark.parametrize("which", ["w2v2", "hubert"])
+def test_fine_tuning_changes_only_the_unfrozen_encoder_weights(
+    corpus: dict[str, Any], tmp_path: Path, which: str
+) -> None:
+    recipe = _recipe(
+        _audio(corpus[which]),
+        tuning={"audio": {"freeze": ["feature_encoder"], "freeze_layers": [0], "encoder_lr": 1e-2}},
+    )
+    run = _run(corpus, recipe, tmp_path)
+    before = load_file(str(corpus[which] / "model.safetensors"))
+    after = load_file(str(run.encoder_dir("audio") / "model.safetensors"))
+    assert set(before) == set(after)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("encoder.layers.1.") for k in changed), "the unfrozen top layer must train"
+    assert not any(k.startswith("feature_extractor.") for k in changed), "the CNN feature encoder is frozen"
+    assert not any(k.startswith("encoder.layers.0.") for k in changed), "freeze_layers: [0] stays"
+    record = run.read_config().branches["audio"]
+    assert record.fine_tuned and record.encoder["model"] == "encoders/audio"
+
+
+def test_frozen_encoder_end_to_end_equals_cached(corpus: dict[str, Any], tmp_path: Path) -> None:
+    minilm = {"text": {"encoder": {"kind": "text", "layers": "all"}, "input": "transcript"}}
+    features = {**_audio(corpus["w2v2"]), **minilm}
+    cached = _run(corpus, _recipe(features, mode="cached", name="cached"), tmp_path / "c")
+    e2e = _run(corpus, _recipe(features, name="e2e"), tmp_path / "e")
+    a = pd.read_csv(cached.predictions_path)
+    b = pd.read_csv(e2e.predictions_path)
+    assert list(a["utterance_id"]) == list(b["utterance_id"])
+    probs = [f"p_{lab}" for lab in LABELS]
+    np.testing.assert_allclose(a[probs].to_numpy(), b[probs].to_numpy(), atol=2e-4)
+    assert not e2e.encoder_dir("audio").exists(), "a frozen encoder is referred to, not copied"
+
+
+def test_ft_frz_freezes_the_encoder_at_the_switch(corpus: dict[str, Any], tmp_path: Path) -> None:
+    from emofuse.encoders import build_encoder
+    from emofuse.encoders.trainable import TrainableEncoder
+    from emofuse.train.end_to_end import EndToEndModel, wrap_model
+    from emofuse.train.freeze import FreezeEncodersAt
+
+    recipe = _recipe(_audio(corpus["w2v2"]), tuning={"audio": {"freeze_after_epochs": 1}}, max_epochs=3)
+    enc = TrainableEncoder(build_encoder(recipe.features["audio"].encoder))
+    model = wrap_model(torch.nn.Linear(1, 1), recipe, {"audio": enc})
+    assert isinstance(model, EndToEndModel)
+    [callback] = model.training_callbacks()
+    assert isinstance(callback, FreezeEncodersAt) and callback.epochs == {"audio": 1}
+    # through a real run: the encoder saved at the end equals the one after epoch 1 (it stops at the switch)
+    one = _run(
+        corpus, _recipe(_audio(corpus["w2v2"]), tuning={"audio": {}}, max_epochs=1, name="ft1"), tmp_path
+    )
+    ftfrz = _run(corpus, recipe.model_copy(update={"name": "ftfrz"}), tmp_path)
+    w_one = load_file(str(one.encoder_dir("audio") / "model.safetensors"))
+    w_frz = load_file(str(ftfrz.encoder_dir("audio") / "model.safetensors"))
+    base = load_file(str(corpus["w2v2"] / "model.safetensors"))
+    assert any(not torch.equal(w_one[k], base[k]) for k in base)
+    for k in base:
+        torch.testing.assert_close(w_frz[k], w_one[k], rtol=0, atol=0)
+
+
+def test_recipe_checks() -> None:
+    feats = {"audio": {"encoder": "opensmile.egemaps", "input": "audio"}}
+    with pytest.raises(ValueError, match="end_to_end"):
+        _recipe(feats, mode="cached", tuning={"audio": {}})
+    with pytest.raises(ValueError, match="cannot run inside"):
+        _recipe(feats, tuning={"audio": {}})
+    assert ConfigError  # the schema errors reach users as ConfigError through load_recipe
