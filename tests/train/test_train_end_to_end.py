@@ -182,3 +182,29 @@ def test_recipe_checks() -> None:
     with pytest.raises(ValueError, match="cannot run inside"):
         _recipe(feats, tuning={"audio": {}})
     assert ConfigError  # the schema errors reach users as ConfigError through load_recipe
+
+
+def test_package_of_a_fine_tuned_encoder_holds_its_weights_and_predicts_as_the_run(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    from emofuse.errors import ModelLoadError
+    from emofuse.serve import Predictor
+    from emofuse.serve.package import export_from_run
+
+    recipe = _recipe(_audio(corpus["w2v2"]), tuning={"audio": {"freeze": ["feature_encoder"]}}, max_epochs=1)
+    run = _run(corpus, recipe, tmp_path / "out")
+    package = export_from_run(run.path, tmp_path / "pkg")
+    assert (package / "encoders" / "audio" / "model.safetensors").is_file()
+    predictor = Predictor.from_pretrained(package)
+    frame = pd.read_csv(run.predictions_path)
+    table = corpus["table"].set_index("utterance_id")
+    for row in frame.itertuples():
+        got = predictor.predict_file(table.loc[row.utterance_id, "audio_path"]).probabilities
+        np.testing.assert_allclose(
+            [got[lab] for lab in LABELS], [getattr(row, f"p_{lab}") for lab in LABELS], atol=2e-4
+        )
+    # a changed fine-tuned encoder is refused
+    weights = package / "encoders" / "audio" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(ModelLoadError, match="checksum"):
+        Predictor.from_pretrained(package)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from emofuse.errors import EmofuseError, ModelLoadError, short_repr
 from emofuse.hashing import file_sha256
 from emofuse.io import atomic_write_bytes, atomic_write_json
-from emofuse.train.rundir import BranchRecord, RunDir
+from emofuse.train.rundir import ENCODERS_DIR, BranchRecord, RunDir
 from emofuse.transcribe.source import TextSource
 
 if TYPE_CHECKING:
@@ -334,6 +334,30 @@ def _load_standardizers(config: PackageConfig, where: Path) -> dict[str, Any]:
     return out
 
 
+def _fine_tuned_encoder(name: str, branch: BranchRecord, where: Path) -> Any:
+    """Build a fine-tuned encoder from the package's ``encoders/<branch>/`` (its weights checked by checksum)."""
+    from emofuse.encoders import build_encoder
+    from emofuse.train.rundir import ENCODER_WEIGHTS_FILE
+
+    directory = where / ENCODERS_DIR / name
+    weights = directory / ENCODER_WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelLoadError(
+            f"{where}: branch {name!r} holds a fine-tuned encoder but {weights} is missing; re-export the model"
+        )
+    expected = branch.encoder_id.rsplit("-finetuned-", 1)[-1]
+    if not file_sha256(weights).startswith(expected):
+        raise ModelLoadError(
+            f"{weights} does not match the checksum in config.json: the fine-tuned encoder was changed after "
+            "training. Re-export the model from its run directory."
+        )
+    spec = {**dict(branch.encoder), "model": str(directory)}  # type: ignore[arg-type]
+    try:
+        return build_encoder(spec)
+    except EmofuseError as exc:
+        raise ModelLoadError(f"{where}: branch {name!r}: cannot build the fine-tuned encoder: {exc}") from exc
+
+
 def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>") -> dict[str, Any]:
     """Build each branch's encoder from its spec and check that it has the stored ``encoder_id``.
 
@@ -345,6 +369,9 @@ def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>"
 
     encoders: dict[str, Any] = {}
     for name, branch in config.branches.items():
+        if branch.fine_tuned:
+            encoders[name] = _fine_tuned_encoder(name, branch, Path(where))
+            continue
         try:
             encoder = build_encoder(branch.encoder)
         except EmofuseError as exc:
@@ -472,6 +499,21 @@ def save_package(
     return out
 
 
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a directory into a temporary sibling, then rename it to ``target`` (no half-copied directory)."""
+    import shutil
+
+    if not source.is_dir():
+        raise ModelLoadError(
+            f"{source} is missing: the run's fine-tuned encoder was not written; re-run training"
+        )
+    tmp = target.parent / f".{target.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+
+
 def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """Turn a finished run directory (``model.safetensors`` + ``run_config.json``) into a package in ``out_dir``.
 
@@ -494,6 +536,9 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         state = load_file(str(run.weights_path))
     except Exception as exc:
         raise ModelLoadError(f"{run.weights_path}: cannot read the weights: {exc}") from exc
+    for name, branch in config.branches.items():  # fine-tuned encoders travel with the package
+        if branch.fine_tuned:
+            _copy_tree(run.encoder_dir(name), Path(out_dir) / ENCODERS_DIR / name)
     out = save_package(
         out_dir,
         state_dict=state,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,6 +40,7 @@ RECIPE_FILE = "recipe.json"
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
 ENCODERS_DIR = "encoders"
+ENCODER_WEIGHTS_FILE = "model.safetensors"  # inside encoders/<branch>/ (save_pretrained's name)
 DONE_FILE = "done.json"
 RUN_FILES = (RECIPE_FILE, RUN_CONFIG_FILE, WEIGHTS_FILE, PREDICTIONS_FILE, METRICS_FILE)
 
@@ -54,7 +55,8 @@ class BranchRecord(BaseModel):
     input: InputKind
     standardizer: dict[str, Any] | None = None
     #: the encoder was fine-tuned (end_to_end mode): its weights are in ``encoders/<branch>/`` beside the
-    #: model, and ``encoder``'s ``model`` names that directory relative to the run directory / package
+    #: model, ``encoder``'s ``model`` names that directory relative to the run directory / package, and
+    #: ``encoder_id`` is ``<id of the original encoder>-finetuned-<SHA-256 of its model.safetensors, 16 hex>``
     fine_tuned: bool = False
 
 
@@ -134,6 +136,20 @@ class RunDir:
     def recipe_path(self) -> Path:
         return self.path / RECIPE_FILE
 
+    def write_encoder(self, branch: str, save: Callable[[Path], None]) -> str:
+        """Write a fine-tuned encoder with ``save(directory)`` into a temporary directory, renamed to
+        ``encoders/<branch>/`` when complete. Returns the SHA-256 of its ``model.safetensors``."""
+        from emofuse.hashing import file_sha256
+
+        final = self.encoder_dir(branch)
+        tmp_dir = final.parent / f".{branch}.tmp"
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir(parents=True)
+        save(tmp_dir)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp_dir.replace(final)
+        return file_sha256(final / ENCODER_WEIGHTS_FILE)
+
     def encoder_dir(self, branch: str) -> Path:
         """``encoders/<branch>/``: a fine-tuned encoder (Hugging Face ``save_pretrained`` layout, safetensors)."""
         return self.path / ENCODERS_DIR / branch
@@ -204,12 +220,10 @@ class RunDir:
         predictions_csv: str = "",
         metrics: dict[str, Any] | None = None,
         config_hash: str = "",
-        encoders: Mapping[str, Callable[[Path], None]] | None = None,
     ) -> None:
         """Write every file of a finished run, the done marker last (each file atomically).
 
-        ``encoders``: ``{branch: save(directory)}`` of fine-tuned encoders, each written into a temporary
-        directory that is then renamed to ``encoders/<branch>/``.
+        Fine-tuned encoders are written before, with :meth:`write_encoder`.
         """
         from safetensors.torch import save_file
 
@@ -222,14 +236,6 @@ class RunDir:
         tmp = self.path / f".{WEIGHTS_FILE}.tmp"
         save_file(state, str(tmp), metadata={"format": "pt", "system": config.system})
         tmp.replace(self.weights_path)
-        for branch, save in (encoders or {}).items():
-            final = self.encoder_dir(branch)
-            tmp_dir = final.parent / f".{branch}.tmp"
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            tmp_dir.mkdir(parents=True)
-            save(tmp_dir)
-            shutil.rmtree(final, ignore_errors=True)
-            tmp_dir.replace(final)
         atomic_write_text(self.predictions_path, predictions_csv)
         atomic_write_json(self.metrics_path, metrics or {})
         atomic_write_json(

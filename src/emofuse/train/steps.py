@@ -279,8 +279,9 @@ def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFra
     return frame, metrics
 
 
-def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[str, Any]) -> BranchRecord:
-    """A branch's record; a fine-tuned encoder's spec names its directory ``encoders/<branch>`` (relative)."""
+def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[str, str]) -> BranchRecord:
+    """A branch's record; a fine-tuned encoder's spec names its directory ``encoders/<branch>`` (relative) and
+    its id ends with the checksum of its weights (``tuned[branch]``)."""
     feat = spec.recipe.features[name]
     encoder, encoder_id = feat.encoder, src.encoder_id
     if name in tuned:
@@ -288,7 +289,7 @@ def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[s
         from emofuse.train.rundir import ENCODERS_DIR
 
         encoder = {**spec_to_dict(feat.encoder), "model": f"{ENCODERS_DIR}/{name}"}
-        encoder_id = f"{src.encoder_id}-finetuned"
+        encoder_id = f"{src.encoder_id}-finetuned-{tuned[name][:16]}"
     return BranchRecord(
         encoder=encoder,
         encoder_id=encoder_id,
@@ -306,7 +307,7 @@ def record_run(
 
     ``tuned``: ``{branch: TrainableEncoder}`` whose weights were fine-tuned (saved under ``encoders/<branch>/``).
     """
-    tuned = dict(tuned or {})
+    sums = {name: spec.run_dir.write_encoder(name, encoder.save) for name, encoder in (tuned or {}).items()}
     recipe, task = spec.recipe, spec.recipe.data.task
     config = RunConfig(
         model=model_cfg,
@@ -314,7 +315,7 @@ def record_run(
         task=task,
         labels=spec.labels if task == "classes" else None,
         avd_names=spec.labels if task == "avd" else None,
-        branches={name: _branch_record(spec, name, src, tuned) for name, src in spec.sources.items()},
+        branches={name: _branch_record(spec, name, src, sums) for name, src in spec.sources.items()},
         text_source=recipe.text_source,
         recipe=recipe.resolved(),
         system=recipe.name,
@@ -327,7 +328,6 @@ def record_run(
         predictions_csv=frame.to_csv(index=False),
         metrics=metrics,
         config_hash=chash,
-        encoders={name: encoder.save for name, encoder in tuned.items()},
     )
 
 
