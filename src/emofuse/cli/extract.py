@@ -81,6 +81,13 @@ def extract(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Utterances per encoder batch."),
     float16: bool = typer.Option(False, "--float16", help="Store new entries as float16 (half the disk)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Extract only shard K/N of the utterances (e.g. 2/8): run N processes, GPUs or nodes, one shard "
+        "each, into the same store; together they fill it as one process would.",
+        metavar="K/N",
+    ),
 ) -> None:
     """Compute features for every utterance of a corpus, skipping those already in the store."""
     from rich.console import Console
@@ -90,7 +97,12 @@ def extract(
     from emofuse.encoders import FeatureStore, build_encoder, encoder_id_of, extract_features, utterance_keys
 
     console = Console(stderr=True)
-    table, _ = check_audio_exists(read_table(corpus))
+    table = read_table(corpus)
+    if shard is not None:
+        from emofuse.encoders.extract import parse_shard, select_shard
+
+        table = select_shard(table, *parse_shard(shard))
+    table, _ = check_audio_exists(table)
     fs = FeatureStore(store, dtype="float16" if float16 else "float32")
     summary = Table(title=f"feature store {fs.root}")
     for col in ("spec", "encoder id", "shape", "utterances", "computed", "seconds"):

@@ -25,6 +25,28 @@ def _span(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"k/n"`` (1 <= k <= n) -> ``(k, n)``; anything else is a :class:`ConfigError` saying how to write it."""
+    parts = text.split("/")
+    try:
+        k, n = (int(p) for p in parts)
+    except ValueError:
+        k = n = 0
+    if len(parts) != 2 or not 1 <= k <= n:
+        raise ConfigError(f"--shard {text!r}: write it as K/N with 1 <= K <= N, e.g. --shard 2/8")
+    return k, n
+
+
+def select_shard(table: pd.DataFrame, k: int, n: int) -> pd.DataFrame:
+    """Shard ``k`` of ``n`` (1-based) of the utterances: every n-th utterance in utterance-id order, so the
+    shards are disjoint, cover the table, and do not depend on the table's row order. Processes (or nodes, or
+    GPUs) each extracting one shard into the same store leave the store a one-process run would (every entry is
+    written atomically under its content key)."""
+    order = sorted(table["utterance_id"].astype(str))
+    mine = set(order[k - 1 :: n])
+    return table[table["utterance_id"].astype(str).isin(mine)]
+
+
 def utterance_keys(
     table: pd.DataFrame, modality: str, texts: Mapping[str, str] | None = None
 ) -> dict[str, str]:
