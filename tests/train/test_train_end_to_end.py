@@ -20,6 +20,7 @@ from emofuse.corpus.protocols import Fold
 from emofuse.corpus.table import make_table
 from emofuse.encoders import FeatureStore
 from emofuse.errors import ConfigError
+from emofuse.io import read_json
 from emofuse.recipes.schema import Recipe
 from emofuse.train.rundir import RunDir
 from emofuse.train.runner import run_experiment
@@ -208,3 +209,23 @@ def test_package_of_a_fine_tuned_encoder_holds_its_weights_and_predicts_as_the_r
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(ModelLoadError, match="checksum"):
         Predictor.from_pretrained(package)
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes_trains_and_writes_one_model(
+    corpus: dict[str, Any], tmp_path: Path
+) -> None:
+    """Lightning's DDP (gloo, two forked CPU processes) fine-tunes the encoder; the main process writes one run."""
+    recipe = _recipe(_audio(corpus["w2v2"]), tuning={"audio": {"freeze": ["feature_encoder"]}}, max_epochs=1)
+    recipe = recipe.model_copy(
+        update={"trainer": recipe.trainer.model_copy(update={"devices": 2, "strategy": "ddp_fork"})}
+    )
+    run = _run(corpus, recipe, tmp_path)
+    assert run.is_complete()
+    assert read_json(run.metrics_path)["world_size"] == 2
+    assert [p.name for p in (tmp_path / recipe.name).rglob("done.json")] == ["done.json"]
+    before = load_file(str(corpus["w2v2"] / "model.safetensors"))
+    after = load_file(str(run.encoder_dir("audio") / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.layers."))
+    frame = pd.read_csv(run.predictions_path)
+    assert sorted(frame["utterance_id"]) == sorted(corpus["fold"].test)

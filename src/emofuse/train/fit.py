@@ -43,6 +43,7 @@ class FitResult:
     epochs_run: int
     best_epoch: int | None
     history: list[dict[str, float]] = field(default_factory=list)
+    world_size: int = 1  # processes that trained (DDP: devices x nodes)
 
 
 class _History(L.Callback):
@@ -209,7 +210,12 @@ def fit_model(
     )
     L.seed_everything(seed, workers=True, verbose=False)
     train_loader = make_loader(
-        train, batch_size, shuffle=True, seed=seed, length_bucketing=training.length_bucketing
+        train,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        # one process: length buckets; several (DDP) keep Lightning's DistributedSampler over a plain loader
+        length_bucketing=training.length_bucketing and trainer.world_size == 1,
     )
     dev_loader = make_loader(dev, training.batch_size, shuffle=False, seed=seed) if has_dev else None
     with warnings.catch_warnings():
@@ -232,8 +238,13 @@ def fit_model(
     module.cpu()  # predictions and the run directory are made on the CPU, wherever training ran
     module.eval()
     epochs_run = int(trainer.fit_loop.epoch_progress.current.completed)
-    return FitResult(module, epochs_run, best_epoch, history.rows)
+    return FitResult(module, epochs_run, best_epoch, history.rows, int(trainer.world_size))
 
 
 def describe_fit(result: FitResult) -> dict[str, Any]:
-    return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "history": result.history}
+    return {
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "world_size": result.world_size,
+    }
