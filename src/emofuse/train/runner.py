@@ -300,6 +300,10 @@ def run_experiment(
     else:
         with _torch_thread_count(torch_threads):
             rows = _run_all(specs, FeatureCache(store), show, on_run_done)
+    from emofuse.train.fit import is_rank_zero
+
+    if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
+        return ExperimentResult(out, pd.DataFrame(rows), None, None)
     return _finish(ordered, out, rows, report)
 
 
