@@ -234,7 +234,8 @@ class TrainingConfig(_Strict):
     Strategies (pepino2020 2.3.3): ``cold_start`` (Xavier-uniform init, everything trained jointly),
     ``pretrained`` (branches from single-modality models, frozen; only the layers after merging train),
     ``warm_start`` (as ``pretrained``, but each branch's ``pre_pool_modules()`` train too), ``finetune``
-    (branches from single-modality models, everything trains). ``early_stopping: null`` trains a fixed
+    (branches from single-modality models, everything trains; pre-trained *branches*, not encoder fine-tuning,
+    which is ``mode: end_to_end`` with ``encoder_tuning``). ``early_stopping: null`` trains a fixed
     ``max_epochs`` (pepino2020 on IEMOCAP); otherwise the best dev epoch is kept. ``seeds``: a count (seeds
     0..n-1) or an explicit list. ``score_weights: tune_dev`` (score fusion, classes): after training, pick the
     fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4, weights tuned on held-out data); with

@@ -8,7 +8,8 @@
 * ``warm_start`` (WS): as PT, but "train also the layers right before pooling for each branch (L_T3 and L_A2)"
   (each branch's ``pre_pool_modules()``).
 * ``finetune``: branches initialised as in PT, then every layer trains (the pre-trained branches fine-tuned
-  with the fusion layers; not encoder fine-tuning, which needs the encoder inside the model).
+  with the fusion layers). This is *not* encoder fine-tuning: that is ``training.mode: end_to_end`` with
+  ``training.encoder_tuning`` (:mod:`emofuse.train.end_to_end`), where the encoder sits inside the model.
 
 Frozen norm layers keep their running statistics (FusionModel keeps them in eval mode).
 """
