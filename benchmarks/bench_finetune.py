@@ -33,27 +33,33 @@ RESULTS = Path(__file__).resolve().parent / "results" / "finetune.json"
 
 def _features(encoder: str, ssl_dir: Path) -> dict[str, Any]:
     if encoder == "minilm":
-        return {"text": {"encoder": {"kind": "text", "model": "minilm", "layers": "last"}, "input": "transcript"}}
+        return {
+            "text": {"encoder": {"kind": "text", "model": "minilm", "layers": "last"}, "input": "transcript"}
+        }
     return {"audio": {"encoder": {"kind": "ssl", "model": str(ssl_dir), "layers": "all"}, "input": "audio"}}
 
 
 def child(args: argparse.Namespace) -> None:
     """One configuration in this process: prints one JSON line."""
     import torch
-    from finetune_common import one_fold, recipe, tiny_corpus
 
     from emofuse.encoders import FeatureStore
     from emofuse.io import read_json
     from emofuse.train.features import FeaturePlan
     from emofuse.train.rundir import RunDir
     from emofuse.train.runner import run_experiment
+    from finetune_common import one_fold, recipe, tiny_corpus
 
     torch.set_num_threads(1)
     work = Path(args.work)
     table = tiny_corpus(work / "corpus", n=args.utterances)
     feats = _features(args.encoder, work / "ssl")
     branch = next(iter(feats))
-    tuning = {branch: {"freeze": ["feature_encoder"]} if args.encoder == "ssl" else {}} if args.mode == "end_to_end" else None
+    tuning = (
+        {branch: {"freeze": ["feature_encoder"]} if args.encoder == "ssl" else {}}
+        if args.mode == "end_to_end"
+        else None
+    )
     trainer = {"devices": args.processes, "strategy": "ddp_fork"} if args.processes > 1 else {}
     name = f"{args.encoder}_{args.mode}_{args.processes}p_{args.tag}"
     r = recipe(name, feats, args.mode, tuning, trainer, epochs=1, batch_size=8)
@@ -64,7 +70,8 @@ def child(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - started
     metrics = read_json(RunDir.of(work / "runs", name, 0, 0).metrics_path)
     peak_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
     print(json.dumps({
         "encoder": args.encoder, "mode": args.mode, "processes": args.processes,
@@ -114,7 +121,9 @@ def main() -> None:
     for encoder in ("minilm", "ssl"):
         for processes in (1, 2):
             for mode in ("cached", "end_to_end"):
-                sel = [r for r in rows if (r["encoder"], r["processes"], r["mode"]) == (encoder, processes, mode)]
+                sel = [
+                    r for r in rows if (r["encoder"], r["processes"], r["mode"]) == (encoder, processes, mode)
+                ]
                 summary[f"{encoder}/{mode}/{processes}p"] = {
                     "utterances_per_s_median": sorted(r["utterances_per_s"] for r in sel)[len(sel) // 2],
                     "peak_rss_mib_max": max(r["peak_rss_mib"] for r in sel),
