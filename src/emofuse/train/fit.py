@@ -189,10 +189,15 @@ def fit_model(
     show = sys.stderr.isatty() if progress is None else progress
     batch_size = min(training.batch_size, max(len(train), 1))
     tc = trainer_config or TrainerConfig()
+    strategy = tc.strategy
+    if hasattr(model, "encoders") and strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        # encoders inside the model hold parameters no loss reaches (a text model's pooler), and FT=>FRZ
+        # freezes parameters mid-run: DDP must look for unused parameters
+        strategy = f"{strategy}_find_unused_parameters_true"
     trainer = L.Trainer(
         accelerator=tc.accelerator,
         devices=tc.devices,
-        strategy=tc.strategy,
+        strategy=strategy,
         num_nodes=tc.num_nodes,
         precision=tc.precision,  # type: ignore[arg-type]
         max_epochs=training.max_epochs if max_epochs is None else max_epochs,
