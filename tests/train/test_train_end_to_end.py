@@ -229,3 +229,28 @@ def test_ddp_with_two_cpu_processes_trains_and_writes_one_model(
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("encoder.layers."))
     frame = pd.read_csv(run.predictions_path)
     assert sorted(frame["utterance_id"]) == sorted(corpus["fold"].test)
+
+
+def test_fine_tuned_recipes_and_trainer_overrides() -> None:
+    from emofuse.recipes import load_recipe
+
+    for model in ("distilhubert", "hubert", "w2v2"):
+        ft = load_recipe(f"deoliveira2023/fusion_{model}_ft")
+        frz = load_recipe(f"deoliveira2023/fusion_{model}_ft_frz")
+        audio = load_recipe(f"deoliveira2023/audio_{model}_ft")
+        frozen = load_recipe(f"deoliveira2023/fusion_{model}")
+        assert frozen.training.mode == "cached" and ft.training.mode == frz.training.mode == "end_to_end"
+        assert ft.model == frozen.model, "everything after the encoder is the same model"
+        assert audio.training.encoder_tuning["audio"].freeze == ["feature_encoder"]
+        assert frz.training.encoder_tuning["audio"].freeze_after_epochs == 5
+        assert not frz.training.encoder_tuning["text"].trainable
+    for name in ("bert_ft_ccc", "bert_ft_binned", "bert_sil_ft_ccc", "bert_sil_ft_binned"):
+        r = load_recipe(f"perez2022/{name}")
+        assert r.training.mode == "end_to_end" and r.training.encoder_tuning["text"].trainable
+        assert r.features == load_recipe(f"perez2022/{name.replace('_ft', '')}").features
+    r = load_recipe("perez2022/bert_ft_ccc", ["trainer.devices=8", "trainer.strategy=ddp", "trainer.precision=bf16-mixed"])
+    assert (r.trainer.devices, r.trainer.strategy, r.trainer.precision) == (8, "ddp", "bf16-mixed")
+    with pytest.raises(ConfigError, match="feature_encoder"):
+        load_recipe("deoliveira2023/audio_hubert_ft", ["training.encoder_tuning.audio.freeze=[cnn]"])
+    with pytest.raises(ConfigError, match="cold_start"):
+        load_recipe("perez2022/bert_ft_ccc", ["training.strategy=finetune"])
