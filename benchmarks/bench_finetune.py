@@ -65,10 +65,11 @@ def child(args: argparse.Namespace) -> None:
     r = recipe(name, feats, args.mode, tuning, trainer, epochs=1, batch_size=8)
     store = FeatureStore(work / "store")
     FeaturePlan(table, store, None, progress=False).sources(r)  # cached mode: extraction is not timed
+    runs = Path(tempfile.mkdtemp(prefix="runs-", dir=work))  # a fresh output: the run is never a finished one
     started = time.perf_counter()
-    run_experiment(r, table, [one_fold(table)], store, work / "runs", progress=False, report=False)
+    run_experiment(r, table, [one_fold(table)], store, runs, progress=False, report=False)
     wall = time.perf_counter() - started
-    metrics = read_json(RunDir.of(work / "runs", name, 0, 0).metrics_path)
+    metrics = read_json(RunDir.of(runs, name, 0, 0).metrics_path)
     peak_kib = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,

@@ -248,7 +248,9 @@ def test_fine_tuned_recipes_and_trainer_overrides() -> None:
         r = load_recipe(f"perez2022/{name}")
         assert r.training.mode == "end_to_end" and r.training.encoder_tuning["text"].trainable
         assert r.features == load_recipe(f"perez2022/{name.replace('_ft', '')}").features
-    r = load_recipe("perez2022/bert_ft_ccc", ["trainer.devices=8", "trainer.strategy=ddp", "trainer.precision=bf16-mixed"])
+    r = load_recipe(
+        "perez2022/bert_ft_ccc", ["trainer.devices=8", "trainer.strategy=ddp", "trainer.precision=bf16-mixed"]
+    )
     assert (r.trainer.devices, r.trainer.strategy, r.trainer.precision) == (8, "ddp", "bf16-mixed")
     with pytest.raises(ConfigError, match="feature_encoder"):
         load_recipe("deoliveira2023/audio_hubert_ft", ["training.encoder_tuning.audio.freeze=[cnn]"])
