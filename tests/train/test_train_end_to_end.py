@@ -256,3 +256,16 @@ def test_fine_tuned_recipes_and_trainer_overrides() -> None:
         load_recipe("deoliveira2023/audio_hubert_ft", ["training.encoder_tuning.audio.freeze=[cnn]"])
     with pytest.raises(ConfigError, match="cold_start"):
         load_recipe("perez2022/bert_ft_ccc", ["training.strategy=finetune"])
+
+
+def test_gradient_checkpointing_trains_the_same_weights(corpus: dict[str, Any], tmp_path: Path) -> None:
+    plain = _recipe(_audio(corpus["w2v2"]), tuning={"audio": {}}, max_epochs=1, name="plain")
+    ckpt = _recipe(
+        _audio(corpus["w2v2"]), tuning={"audio": {"gradient_checkpointing": True}}, max_epochs=1, name="ckpt"
+    )
+    a = load_file(str(_run(corpus, plain, tmp_path).encoder_dir("audio") / "model.safetensors"))
+    b = load_file(str(_run(corpus, ckpt, tmp_path).encoder_dir("audio") / "model.safetensors"))
+    base = load_file(str(corpus["w2v2"] / "model.safetensors"))
+    assert any(not torch.equal(a[k], base[k]) for k in base)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
