@@ -254,6 +254,8 @@ def test_fine_tuned_recipes_and_trainer_overrides() -> None:
     assert (r.trainer.devices, r.trainer.strategy, r.trainer.precision) == (8, "ddp", "bf16-mixed")
     with pytest.raises(ConfigError, match="feature_encoder"):
         load_recipe("deoliveira2023/audio_hubert_ft", ["training.encoder_tuning.audio.freeze=[cnn]"])
+    with pytest.raises(ConfigError, match="standardize"):
+        load_recipe("perez2022/bert_ft_ccc", ["features.text.standardize=true"])
     with pytest.raises(ConfigError, match="cold_start"):
         load_recipe("perez2022/bert_ft_ccc", ["training.strategy=finetune"])
 

@@ -389,6 +389,12 @@ class Recipe(_Strict):
                         f"training.encoder_tuning.{name}: encoder {self.features[name].kind!r} cannot run inside "
                         f"the model; end_to_end mode trains encoders of kind {list(END_TO_END_KINDS)}"
                     )
+            inside = [n for n, f in self.features.items() if f.kind in END_TO_END_KINDS and f.standardize]
+            if inside:
+                raise ValueError(
+                    f"features.{inside[0]}.standardize: an encoder that runs inside the model (mode: end_to_end) "
+                    "is not standardised; set standardize: false"
+                )
             if tr.strategy != "cold_start":
                 raise ValueError(
                     f"training.strategy {tr.strategy!r} (pepino2020's pre-trained branches) works on cached "
