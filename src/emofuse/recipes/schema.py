@@ -382,7 +382,9 @@ class Recipe(_Strict):
             raise ValueError(f"training.encoder_tuning names unknown branch(es) {unknown}")
         if tr.mode == "end_to_end":
             if self.estimator is not None:
-                raise ValueError("training.mode: end_to_end trains a neural model; an estimator system is cached")
+                raise ValueError(
+                    "training.mode: end_to_end trains a neural model; an estimator system is cached"
+                )
             for name in tr.encoder_tuning:
                 if self.features[name].kind not in END_TO_END_KINDS:
                     raise ValueError(
