@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from emofuse.nn.crossrep import CrossRepBranch
 from emofuse.nn.layer_weighting import LayerWeighting, LayerWeightMode
 from emofuse.nn.masking import (
     MaskedBatchNorm1d,
@@ -438,6 +439,7 @@ BRANCHES: dict[str, type[nn.Module]] = {
     "gru_attention": GRUAttentionBranch,  # kumar2021 speech branches
     "dense": DenseBranch,  # pooled vectors (BERT CLS, eGeMAPS, silence ratio)
     "mean_max": MeanMaxBranch,  # deoliveira2023 SSL branch with layer weighting
+    "crossrep": CrossRepBranch,  # makiuchi2021 cross-representation SER model (multi-input)
 }
 
 

@@ -27,7 +27,14 @@ from torch import Tensor, nn
 from emofuse.nn.layer_weighting import LayerWeighting, LayerWeightMode
 from emofuse.nn.losses import WeightedCrossEntropy
 
-__all__ = ["CrossRepresentationLoss", "CrossRepresentationModel", "segment_frames"]
+__all__ = [
+    "CrossRepBranch",
+    "CrossRepresentationLoss",
+    "CrossRepresentationModel",
+    "crop_frames",
+    "fit_length",
+    "segment_frames",
+]
 
 
 def _conv_stack(in_dim: int, dim: int, n: int = 3, kernel_size: int = 5) -> nn.ModuleList:
@@ -78,7 +85,7 @@ class CrossRepresentationModel(nn.Module):
     def __init__(
         self,
         feature_dim: int = 1024,
-        n_classes: int = 4,
+        n_classes: int | None = 4,
         num_layers: int | None = 25,
         layer_mode: LayerWeightMode = "sum_normalized",
         speaker_dim: int = 256,
@@ -108,14 +115,17 @@ class CrossRepresentationModel(nn.Module):
         self.encoder_convs = _conv_stack(feature_dim + speaker_dim, conv_dim)
         self.encoder_lstm = nn.LSTM(conv_dim, dim_neck, 2, batch_first=True, bidirectional=True)
         self.code_dim = 2 * dim_neck * (segment_frames // freq)
-        self.classifier = nn.Sequential(
+        self.classifier_hidden = classifier_hidden
+        layers: list[nn.Module] = [
             nn.Linear(self.code_dim, classifier_hidden),
             nn.ReLU(),
             nn.Linear(classifier_hidden, classifier_hidden),
             nn.ReLU(),
             nn.Dropout(classifier_dropout),
-            nn.Linear(classifier_hidden, n_classes),
-        )
+        ]
+        if n_classes is not None:  # None: the last layer is the caller's head (CrossRepBranch)
+            layers.append(nn.Linear(classifier_hidden, n_classes))
+        self.classifier = nn.Sequential(*layers)
         self.phone_convs = _conv_stack(n_phones, phone_conv_dim)
         self.phone_lstm = nn.LSTM(phone_conv_dim, dim_phone_emb, 2, batch_first=True, bidirectional=True)
         self.decoder_lstm1 = nn.LSTM(
@@ -197,7 +207,8 @@ class CrossRepresentationModel(nn.Module):
         mask: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """``{"logits": [B, C], "embedding": [B, out_dim], "codes": [B, T/freq, 2d]}`` plus ``"mel"`` and
-        ``"mel_postnet"`` ``[B, T, n_mels]`` when ``phones`` are given (training)."""
+        ``"mel_postnet"`` ``[B, T, n_mels]`` when ``phones`` are given (training). Built with
+        ``n_classes=None``, ``"logits"`` holds the classifier's last hidden layer ``[B, classifier_hidden]``."""
         codes = self.encode(features, speaker, mask)
         flat = codes.flatten(1)
         out = {"logits": self.classifier(flat), "embedding": flat, "codes": codes}
@@ -243,3 +254,162 @@ class CrossRepresentationLoss(nn.Module):
         emotion = self.ce(out["logits"], labels)
         loss = self.recon_weight * (r1 + r2) + self.emotion_weight * emotion
         return {"loss": loss, "recon": r1, "recon_postnet": r2, "emotion": emotion}
+
+
+def fit_length(x: Tensor, n_frames: int, time_axis: int = 1) -> Tensor:
+    """Cut or zero-pad ``x`` along ``time_axis`` to ``n_frames`` (aligns an auxiliary frame sequence, e.g. the
+    log-mel target or the phone ids, whose frame count differs by a frame or two from the SSL features')."""
+    have = x.shape[time_axis]
+    if have >= n_frames:
+        return x.narrow(time_axis, 0, n_frames)
+    pad = [0, 0] * (x.dim() - 1 - time_axis) + [0, n_frames - have]
+    return F.pad(x, pad)
+
+
+def crop_frames(lengths: Tensor, segment_frames: int, generator: torch.Generator | None = None) -> Tensor:
+    """Random crop starts for training (makiuchi2021: "segments are randomly cropped from the utterances").
+
+    ``lengths: [B]`` real frames per utterance -> frame indices ``[B, segment_frames]`` (``start + 0..S-1``,
+    ``start`` uniform in ``0..max(length - S, 0)``). Indices past an utterance's end point at padding, which
+    the caller masks (an utterance shorter than a segment is zero-padded, as at inference).
+    """
+    room = (lengths - segment_frames).clamp_min(0) + 1
+    starts = (torch.rand(lengths.shape, generator=generator, device=lengths.device) * room).long()
+    starts = torch.minimum(starts, room - 1)
+    return starts.unsqueeze(1) + torch.arange(segment_frames, device=lengths.device).unsqueeze(0)
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    """``x: [B, T, D]`` or ``[B, L, T, D]``, ``index: [B, S]`` (clamped to ``T - 1``) -> ``[B, (L,) S, D]``."""
+    index = index.clamp(max=x.shape[-2] - 1)
+    if x.dim() == 3:
+        return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    idx = index.unsqueeze(1).unsqueeze(-1).expand(-1, x.shape[1], -1, x.shape[-1])
+    return torch.gather(x, 2, idx)
+
+
+class CrossRepBranch(nn.Module):
+    """makiuchi2021's SER model as a branch of a ``FusionModel`` (registered as ``crossrep``).
+
+    Inputs: ``x: [B, L, T, D]`` (all SSL layers, ``num_layers = L``) or ``[B, T, D]`` (one layer, or log-mel for
+    the paper's mel-input ablation), ``mask: [B, T]``, and ``extras`` ``{role: (tensor, mask)}`` from the
+    branch's other inputs: ``speaker`` ``[B, 1, S]`` (the speaker's mean embedding; required), and, for
+    training only, ``phones`` ``[B, T', 1]`` (phone ids as floats) and ``mel`` ``[B, T', n_mels]`` (the
+    reconstruction target), at the same frame rate as ``x`` (``T'`` is cut or padded to ``T``).
+
+    * Training (``self.training``): one random ``segment_frames`` crop per utterance (the same frames of every
+      input); returns ``{"embedding": [B, H]}`` (the classifier's last hidden layer; the ``FusionModel``'s
+      branch head is the classifier's output layer) and, when ``phones`` and ``mel`` are given,
+      ``"aux_losses": {"recon": w * L_r1, "recon_postnet": w * L_r2}`` (masked MSE, ``w = recon_weight``).
+    * Evaluation: every utterance is cut into non-overlapping segments (the last zero-padded); returns
+      ``"segments": [N_seg, H]`` with ``"segment_index": [N_seg]`` (utterance of each segment): the
+      ``FusionModel`` averages the per-segment probabilities of its head; ``"embedding"`` is the mean of
+      the utterance's segment embeddings ``[B, H]``; ``"codes"`` the bottleneck codes ``[N_seg, code_dim]``.
+    """
+
+    extra_roles: tuple[str, ...] = ("speaker", "phones", "mel")
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_layers: int | None = None,
+        layer_mode: LayerWeightMode = "sum_normalized",
+        speaker_dim: int = 256,
+        n_phones: int = 128,
+        segment_frames: int = 96,
+        dim_neck: int = 8,
+        freq: int = 48,
+        conv_dim: int = 2048,
+        phone_conv_dim: int = 512,
+        dim_phone_emb: int = 32,
+        dim_pre: int = 512,
+        decoder_lstm_dim: int = 1024,
+        postnet_dim: int = 512,
+        n_mels: int = 80,
+        classifier_hidden: int = 128,
+        classifier_dropout: float = 0.5,
+        recon_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.model = CrossRepresentationModel(
+            feature_dim=in_dim, n_classes=None, num_layers=num_layers, layer_mode=layer_mode,
+            speaker_dim=speaker_dim, n_phones=n_phones, segment_frames=segment_frames, dim_neck=dim_neck,
+            freq=freq, conv_dim=conv_dim, phone_conv_dim=phone_conv_dim, dim_phone_emb=dim_phone_emb,
+            dim_pre=dim_pre, decoder_lstm_dim=decoder_lstm_dim, postnet_dim=postnet_dim, n_mels=n_mels,
+            classifier_hidden=classifier_hidden, classifier_dropout=classifier_dropout,
+        )  # fmt: skip
+        self.segment_frames = segment_frames
+        self.recon_weight = float(recon_weight)
+        self.out_dim = classifier_hidden
+
+    def pre_pool_modules(self) -> list[nn.Module]:
+        return self.model.pre_pool_modules()
+
+    def layer_weights(self) -> Tensor | None:
+        return self.model.layer_weights()
+
+    @staticmethod
+    def _speaker(extras: dict[str, tuple[Tensor, Tensor]]) -> Tensor:
+        if "speaker" not in extras:
+            raise ValueError("CrossRepBranch needs a speaker embedding input (role 'speaker')")
+        spk = extras["speaker"][0]
+        return spk.reshape(spk.shape[0], -1) if spk.dim() == 3 and spk.shape[1] == 1 else spk.mean(dim=1)
+
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, extras: dict[str, tuple[Tensor, Tensor]] | None = None
+    ) -> dict[str, Tensor | dict[str, Tensor]]:
+        extras = dict(extras or {})
+        n_frames = x.shape[-2]
+        if mask is None:
+            mask = torch.ones(x.shape[0], n_frames, dtype=torch.bool, device=x.device)
+        speaker = self._speaker(extras)
+        lengths = mask.sum(dim=1).clamp_min(1)
+        if self.training:
+            return self._train_forward(x, mask, lengths, speaker, extras)
+        return self._eval_forward(x, lengths, speaker)
+
+    def _train_forward(
+        self,
+        x: Tensor,
+        mask: Tensor,
+        lengths: Tensor,
+        speaker: Tensor,
+        extras: dict[str, tuple[Tensor, Tensor]],
+    ) -> dict[str, Tensor | dict[str, Tensor]]:
+        n_frames = x.shape[-2]
+        index = crop_frames(lengths, self.segment_frames)
+        crop_mask = index < lengths.unsqueeze(1)
+        seg = _gather_time(x, index)
+        codes = self.model.encode(seg, speaker, crop_mask)
+        hidden = self.model.classifier(codes.flatten(1))
+        out: dict[str, Tensor | dict[str, Tensor]] = {"embedding": hidden, "codes": codes.flatten(1)}
+        if "phones" in extras and "mel" in extras and self.recon_weight > 0:
+            phones, phone_mask = (fit_length(t, n_frames) for t in extras["phones"])
+            mel, mel_mask = (fit_length(t, n_frames) for t in extras["mel"])
+            ids = _gather_time(phones, index)[..., 0].round().long().clamp(0, self.model.n_phones - 1)
+            target = _gather_time(mel, index)
+            recon_mask = crop_mask & torch.gather(mel_mask & phone_mask, 1, index.clamp(max=n_frames - 1))
+            mel_pred, mel_post = self.model.decode(codes, speaker, ids)
+            w = self.recon_weight
+            r1 = CrossRepresentationLoss._masked_mse(mel_pred, target, recon_mask)
+            r2 = CrossRepresentationLoss._masked_mse(mel_post, target, recon_mask)
+            out["aux_losses"] = {"recon": w * r1, "recon_postnet": w * r2}
+        return out
+
+    def _eval_forward(
+        self, x: Tensor, lengths: Tensor, speaker: Tensor
+    ) -> dict[str, Tensor | dict[str, Tensor]]:
+        segments, masks, owners = [], [], []
+        for b in range(x.shape[0]):
+            real = x[b].narrow(-2, 0, int(lengths[b]))
+            seg, seg_mask = segment_frames(real, self.segment_frames)
+            segments.append(seg)
+            masks.append(seg_mask)
+            owners.append(torch.full((seg.shape[0],), b, dtype=torch.long, device=x.device))
+        seg_x, seg_mask, owner = torch.cat(segments), torch.cat(masks), torch.cat(owners)
+        codes = self.model.encode(seg_x, speaker[owner], seg_mask)
+        hidden = self.model.classifier(codes.flatten(1))
+        counts = torch.bincount(owner, minlength=x.shape[0]).clamp_min(1).unsqueeze(1).to(hidden.dtype)
+        embedding = torch.zeros(x.shape[0], hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
+        embedding = embedding.index_add(0, owner, hidden) / counts
+        return {"embedding": embedding, "segments": hidden, "segment_index": owner, "codes": codes.flatten(1)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -134,6 +134,10 @@ class FusionModel(nn.Module):
          "branch_outputs": {name: [B, C]}  # each branch's own head (logits / A/V/D), always computed
          "embedding": [B, E]               # concatenated branch embeddings (the single one for "none")
          "hidden": [B, H]}                 # only when the fusion head has a hidden layer ("early")
+         "aux_losses": {"<branch>.<term>": scalar}  # only from branches with auxiliary losses (training)
+
+    A branch that returns per-segment embeddings (``"segments"``, ``"segment_index"``: makiuchi2021's
+    96-frame segments at inference) gets as its output the mean of its head's per-segment probabilities.
 
     What ``"output"`` is, by fusion (``output_kind``):
 
@@ -242,19 +246,61 @@ class FusionModel(nn.Module):
         masks = masks or {}
         embeddings: dict[str, Tensor] = {}
         branch_outputs: dict[str, Tensor] = {}
+        aux_losses: dict[str, Tensor] = {}
         for name in self.branch_names:
             if name not in inputs:
                 raise KeyError(f"input for branch {name!r} is missing; got inputs for {sorted(inputs)}")
-            result = self.branches[name](inputs[name], masks.get(name))
+            result = self._run_branch(name, inputs, masks)
             embeddings[name] = result["embedding"]
-            branch_outputs[name] = self.branch_heads[name](result["embedding"])
+            if "segments" in result:  # per-segment embeddings: average the head's per-segment outputs
+                branch_outputs[name] = self._segment_average(
+                    name, result["segments"], result["segment_index"], result["embedding"].shape[0]
+                )
+            else:
+                branch_outputs[name] = self.branch_heads[name](result["embedding"])
+            for key, value in result.get("aux_losses", {}).items():
+                aux_losses[f"{name}.{key}"] = value
         embedding = torch.cat([embeddings[n] for n in self.branch_names], dim=-1)
         out: dict[str, Tensor | dict[str, Tensor]] = {
             "branch_outputs": branch_outputs,
             "embedding": embedding,
         }
+        if aux_losses:
+            out["aux_losses"] = aux_losses
         out.update(self.fuse(embedding, branch_outputs))
         return out
+
+    def _run_branch(
+        self, name: str, inputs: Mapping[str, Tensor], masks: Mapping[str, Tensor]
+    ) -> dict[str, Any]:
+        """One branch on its input; a branch with ``extra_inputs`` (``{role: input name}``, set by the model
+        builder) also gets ``extras={role: (tensor, mask)}`` for the inputs present (makiuchi2021's speaker
+        embedding, phone ids and log-mel target)."""
+        branch = self.branches[name]
+        extra_names: Mapping[str, str] = getattr(branch, "extra_inputs", None) or {}
+        if not extra_names:
+            return branch(inputs[name], masks.get(name))
+        extras = {}
+        for role, source in extra_names.items():
+            if source in inputs:
+                t = inputs[source]
+                m = masks.get(source)
+                if m is None:
+                    m = torch.ones(t.shape[0], t.shape[-2], dtype=torch.bool, device=t.device)
+                extras[role] = (t, m)
+        return branch(inputs[name], masks.get(name), extras=extras)
+
+    def _segment_average(self, name: str, segments: Tensor, owner: Tensor, n_utt: int) -> Tensor:
+        """Utterance outputs from per-segment embeddings ``[N_seg, E]`` (``owner [N_seg]``: utterance index):
+        classes: ``log`` of the mean of the segments' softmax probabilities (makiuchi2021 inference; a
+        softmax of it is that mean); avd: the mean of the segments' values. ``[B, C]``."""
+        seg_out = self.branch_heads[name](segments)
+        values = torch.softmax(seg_out, dim=-1) if self.task == "classes" else seg_out
+        total = torch.zeros(n_utt, values.shape[1], dtype=values.dtype, device=values.device)
+        total = total.index_add(0, owner, values)
+        counts = torch.bincount(owner, minlength=n_utt).clamp_min(1).unsqueeze(1).to(values.dtype)
+        mean = total / counts
+        return torch.log(mean.clamp_min(1e-12)) if self.task == "classes" else mean
 
     # ----------------------------------------------------------------------------- score-fusion weights
     def set_score_weights(self, weights: Mapping[str, float] | Sequence[float] | Tensor) -> None:
