@@ -110,7 +110,10 @@ def extract(
     for label, spec, source in _expand_specs(specs):
         start = time.perf_counter()
         enc_id, modality = encoder_id_of(spec)
-        texts = _texts(table, transcripts, source or text_source) if modality == "text" else None
+        if modality == "audio_text":  # phone alignment: the audio with the table's transcript
+            texts: dict[str, str] | None = _texts(table, transcripts, "transcript")
+        else:
+            texts = _texts(table, transcripts, source or text_source) if modality == "text" else None
         keys = utterance_keys(table, modality, texts)
         before = len(fs.keys(enc_id))
         if all(fs.has(enc_id, k) for k in keys.values()):

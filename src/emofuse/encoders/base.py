@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict
 from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.hashing import config_hash
 
-Modality = Literal["audio", "text"]
+Modality = Literal[
+    "audio", "text", "audio_text"
+]  # audio_text: (waveform, transcript) pairs (phone alignment)
 OutputKind = Literal["frames", "layers", "pooled"]
 
 

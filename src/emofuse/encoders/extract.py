@@ -47,15 +47,21 @@ def select_shard(table: pd.DataFrame, k: int, n: int) -> pd.DataFrame:
     return table[table["utterance_id"].astype(str).isin(mine)]
 
 
+def paired_key(audio_content_key: str, text: str) -> str:
+    """The store key of an (audio, transcript) pair (``audio_text`` encoders: forced phone alignment)."""
+    return text_key(f"{audio_content_key}\n{text}")
+
+
 def utterance_keys(
     table: pd.DataFrame, modality: str, texts: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Content key of every utterance: audio span hash (``modality="audio"``) or text hash (``"text"``).
+    """Content key of every utterance: audio span hash (``modality="audio"``), text hash (``"text"``) or
+    :func:`paired_key` of both (``"audio_text"``).
 
     Raises:
         ConfigError: a text encoder without ``texts``, or utterances whose text is missing (listed).
     """
-    if modality == "text":
+    if modality in ("text", "audio_text"):
         if texts is None:
             raise ConfigError("a text encoder needs texts (utterance_id -> text): pass transcripts")
         missing = [u for u in table["utterance_id"] if texts.get(u) is None]
@@ -64,12 +70,15 @@ def utterance_keys(
                 f"{len(missing)} utterance(s) have no text, e.g. {missing[:10]}; give transcripts for them "
                 "(emofuse transcribe) or choose another text source"
             )
-        return {u: text_key(str(texts[u])) for u in table["utterance_id"]}
+        if modality == "text":
+            return {u: text_key(str(texts[u])) for u in table["utterance_id"]}
     hashes: dict[str, str] = {}
     for row in table.itertuples(index=False):
         if row.audio_path is None:  # a text-only row has no audio to encode
             continue
         hashes[row.utterance_id] = audio_key(row.audio_path, _span(row.start_s), _span(row.end_s))
+        if modality == "audio_text":
+            hashes[row.utterance_id] = paired_key(hashes[row.utterance_id], str(texts[row.utterance_id]))  # type: ignore[index]
     return hashes
 
 
@@ -111,7 +120,8 @@ def extract_features(
         if encoder.modality == "text":
             source[k] = str(texts[row.utterance_id])  # type: ignore[index]
         else:
-            source[k] = (row.audio_path, _span(row.start_s), _span(row.end_s))
+            text = str(texts[row.utterance_id]) if encoder.modality == "audio_text" else None  # type: ignore[index]
+            source[k] = (row.audio_path, _span(row.start_s), _span(row.end_s), text)
     todo = list(source)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
 
@@ -124,7 +134,9 @@ def extract_features(
             rate = encoder.sample_rate_hz
             items = [
                 load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e)
-                for p, s, e in (source[k] for k in batch)
+                if text is None
+                else (load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e), text)
+                for p, s, e, text in (source[k] for k in batch)
             ]
         arrays = encoder.encode_batch(items, encoder.sample_rate_hz)
         for k, arr in zip(batch, arrays, strict=True):

@@ -33,6 +33,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
     "speaker": ("emofuse.encoders.speaker", "SpeakerConfig", "SpeakerEncoder"),
     "glove": ("emofuse.encoders.glove", "GloveConfig", "GloveEncoder"),
     "silence_ratio": ("emofuse.encoders.silence", "SilenceRatioConfig", "SilenceRatioEncoder"),
+    "phones": ("emofuse.encoders.phones", "PhonesConfig", "PhoneEncoder"),
 }
 KINDS = tuple(_IMPLEMENTATIONS)
 SPEC_STRINGS = (
@@ -48,6 +49,7 @@ SPEC_STRINGS = (
     "text",
     "speaker",
     "silence_ratio",
+    "phones",
 )
 
 
