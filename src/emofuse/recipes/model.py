@@ -19,10 +19,16 @@ class _Strict(BaseModel):
 
 
 class BranchConfig(_Strict):
-    """One modality branch: ``type`` is a branch of :mod:`emofuse.nn`, ``params`` its keyword arguments."""
+    """One modality branch: ``type`` is a branch of :mod:`emofuse.nn`, ``params`` its keyword arguments.
+
+    ``inputs``: further inputs of a multi-input branch, ``{role: feature name}`` (each a ``features`` entry of
+    the recipe), e.g. makiuchi2021's ``{speaker: speaker, phones: phones, mel: mel}`` for a ``crossrep``
+    branch; the branch class names the roles it accepts (``extra_roles``).
+    """
 
     type: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
 
 
 class HeadConfig(_Strict):
@@ -63,6 +69,10 @@ class ModelConfig(_Strict):
                 f"fusion {self.fusion!r} needs at least two branches, got {sorted(self.branches)}"
             )
         return self
+
+    def input_names(self) -> set[str]:
+        """Every feature the model reads: the branches and their further ``inputs``."""
+        return set(self.branches) | {f for b in self.branches.values() for f in b.inputs.values()}
 
     def single_branch(self, name: str) -> ModelConfig:
         """The config of branch ``name`` trained alone with its own head (fusion ``none``)."""

@@ -38,7 +38,7 @@ from emofuse.recipes.estimator import EstimatorConfig, check_estimator_model
 from emofuse.recipes.model import ModelConfig
 from emofuse.transcribe.source import TextSource
 
-InputKind = Literal["audio", "transcript", "asr", "asr_sil"]
+InputKind = Literal["audio", "transcript", "asr", "asr_sil", "audio_transcript"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
 #: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL and text models)
 END_TO_END_KINDS = ("ssl", "text")
@@ -107,11 +107,19 @@ class FeatureConfig(_Strict):
     ``input``: ``audio`` (the utterance's audio), ``transcript`` (the human transcript of the table),
     ``asr`` (the ASR transcript), ``asr_sil`` (the ASR transcript with ``[SIL]`` tokens).
     ``standardize``: z-score the features with statistics of the fold's training utterances only.
+    ``audio_transcript``: the utterance's audio with the table's transcript (forced phone alignment).
+    ``per_speaker: mean``: each utterance gets the mean of its speaker's features (makiuchi2021's speaker
+    embedding), over that speaker's utterances in the same part of the fold (training speakers from training
+    data; a test speaker from its own test utterances, as the paper does); at prediction, the recording's own.
+    ``training_only``: an input used only while training (makiuchi2021's phone ids and log-mel target): a
+    packaged model neither records nor computes it.
     """
 
     encoder: str | dict[str, Any]
     input: InputKind
     standardize: bool = False
+    per_speaker: Literal["none", "mean"] = "none"
+    training_only: bool = False
 
     @field_validator("encoder")
     @classmethod
@@ -149,11 +157,13 @@ class FeatureConfig(_Strict):
         if self.kind not in KINDS:  # e.g. a test's stand-in whose features sit in the store already
             return self
         modality = encoder_class(self.kind).modality  # from the encoder class: no second table
+        if modality == "audio_text" and self.input != "audio_transcript":
+            raise ValueError(f"encoder {self.kind!r} aligns audio to text; use input: audio_transcript")
         if modality == "audio" and self.input != "audio":
             raise ValueError(
                 f"encoder {self.kind!r} reads audio, but input is {self.input!r}; use input: audio"
             )
-        if modality == "text" and self.input == "audio":
+        if modality == "text" and self.input in ("audio", "audio_transcript"):
             raise ValueError(f"encoder {self.kind!r} reads text; use input: transcript, asr or asr_sil")
         return self
 
@@ -171,13 +181,15 @@ class PretrainConfig(_Strict):
 
     ``from_systems`` maps a branch to a single-modality system of the same run (same output directory): its
     trained model of the same seed and fold initialises the branch (pepino2020 2.3.3). Branches not listed
-    are trained alone with their own head first, inside the run, with ``max_epochs`` / ``lr``.
+    are trained alone with their own head first, inside the run, with ``max_epochs`` / ``lr`` /
+    ``warmup_steps`` (defaults: pepino2020's); ``null`` takes the value of the ``training`` block (and its
+    ``max_steps``), so that ``--set training.max_epochs=...`` also shortens that pre-training (makiuchi2021).
     """
 
     from_systems: dict[str, str] = Field(default_factory=dict)
-    max_epochs: int = Field(default=20, ge=1)
-    lr: float = Field(default=7e-4, gt=0)
-    warmup_steps: int = Field(default=40, ge=0)
+    max_epochs: int | None = Field(default=20, ge=1)
+    lr: float | None = Field(default=7e-4, gt=0)
+    warmup_steps: int | None = Field(default=40, ge=0)
 
 
 class EncoderTuning(_Strict):
@@ -236,7 +248,9 @@ class TrainingConfig(_Strict):
     ``warm_start`` (as ``pretrained``, but each branch's ``pre_pool_modules()`` train too), ``finetune``
     (branches from single-modality models, everything trains; pre-trained *branches*, not encoder fine-tuning,
     which is ``mode: end_to_end`` with ``encoder_tuning``). ``early_stopping: null`` trains a fixed
-    ``max_epochs`` (pepino2020 on IEMOCAP); otherwise the best dev epoch is kept. ``seeds``: a count (seeds
+    ``max_epochs`` (pepino2020 on IEMOCAP); otherwise the best dev epoch is kept. ``max_steps`` (optimiser
+    steps, makiuchi2021's "iterations") replaces ``max_epochs`` as the length of training when set. ``seeds``:
+    a count (seeds
     0..n-1) or an explicit list. ``score_weights: tune_dev`` (score fusion, classes): after training, pick the
     fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4, weights tuned on held-out data); with
     ``strategy: pretrained`` and score fusion nothing is left to train, so the run only tunes the weights.
@@ -252,6 +266,7 @@ class TrainingConfig(_Strict):
     warmup_steps: int = Field(default=0, ge=0)
     batch_size: int = Field(default=32, ge=1)
     max_epochs: int = Field(default=30, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
     early_stopping: EarlyStoppingConfig | None = None
     class_weighting: Literal["inverse_frequency", "none"] = "inverse_frequency"
     init: Literal["xavier_uniform", "default"] = "xavier_uniform"
@@ -349,10 +364,10 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Recipe:
-        if set(self.features) != set(self.model.branches):
+        if set(self.features) != self.model.input_names():
             raise ValueError(
-                f"features {sorted(self.features)} and model.branches {sorted(self.model.branches)} must name "
-                "the same branches"
+                f"features {sorted(self.features)} and model.branches {sorted(self.model.branches)} (with "
+                f"their inputs) must name the same features: model reads {sorted(self.model.input_names())}"
             )
         head = self.model.head.type
         if self.data.task == "avd" and head != "avd":

@@ -44,6 +44,7 @@ def check_model_config(config: ModelConfig) -> None:
     for name, branch in config.branches.items():
         cls = branch_class(branch.type, f"model.branches.{name}")
         _check_kwargs(cls.__init__, branch.params, f"model.branches.{name}.params", skip=("in_dim",))
+        _check_roles(cls, branch.inputs, name)
     skip = ("branches", "fusion", "task", "n_outputs", "head_hidden", "head_dropout")
     _check_kwargs(FusionModel.__init__, config.fusion_params, "model.fusion_params", skip=skip)
     unknown = sorted(set(config.head.params) - set(_HEAD_KEYS))
@@ -51,13 +52,33 @@ def check_model_config(config: ModelConfig) -> None:
         raise ConfigError(f"model.head.params: unknown key(s) {unknown}; allowed: {', '.join(_HEAD_KEYS)}")
 
 
-def make_branch(type_name: str, in_dim: int, params: Mapping[str, Any], name: str = "?") -> nn.Module:
+def _check_roles(cls: type, inputs: Mapping[str, str], name: str) -> None:
+    roles = tuple(getattr(cls, "extra_roles", ()))
+    unknown = sorted(set(inputs) - set(roles))
+    if unknown:
+        allowed = ", ".join(roles) if roles else "none (this branch reads one input)"
+        raise ConfigError(f"model.branches.{name}.inputs: unknown role(s) {unknown}; allowed: {allowed}")
+
+
+def make_branch(
+    type_name: str,
+    in_dim: int,
+    params: Mapping[str, Any],
+    name: str = "?",
+    inputs: Mapping[str, str] | None = None,
+) -> nn.Module:
+    """Build branch ``name``; a multi-input branch gets ``extra_inputs = {role: input name}`` (what
+    ``FusionModel`` passes it as ``extras``)."""
     cls = branch_class(type_name, f"model.branches.{name}")
     _check_kwargs(cls.__init__, params, f"model.branches.{name}.params", skip=("in_dim",))
+    _check_roles(cls, inputs or {}, name)
     try:
-        return cls(in_dim=in_dim, **params)
+        branch = cls(in_dim=in_dim, **params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.branches.{name}.params: {exc}") from exc
+    if inputs:
+        branch.extra_inputs = dict(inputs)
+    return branch
 
 
 def make_fusion_model(

@@ -89,6 +89,12 @@ def branch_keys(
 
     ``_audio_cache`` (``{utterance_id: key}``) lets callers hash each audio file once for several branches.
     """
+    if input_kind == "audio_transcript":  # (audio, human transcript) pairs: forced phone alignment
+        from emofuse.encoders.extract import paired_key
+
+        audio = branch_keys(table, "audio", transcripts, _audio_cache)
+        texts = branch_texts(table, "transcript")
+        return {u: paired_key(k, texts[u]) for u, k in audio.items()}
     if input_kind == "audio":
         out: dict[str, str] = {}
         for row in table.itertuples(index=False):

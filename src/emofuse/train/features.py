@@ -66,6 +66,13 @@ class FeaturePlan:
                 out[name] = BranchSource(name, encoder_id_of(feat.encoder)[0], keys)
                 continue
             enc_id = self._ensure(feat.encoder, feat.input, keys)
+            if feat.per_speaker == "mean":  # makiuchi2021: the speaker's mean embedding (per part of a fold)
+                from emofuse.train.speaker_mean import SpeakerMeanSource, speaker_column
+
+                out[name] = SpeakerMeanSource(
+                    name, enc_id, keys, standardize=feat.standardize, speakers=speaker_column(self.table)
+                )
+                continue
             out[name] = BranchSource(name, enc_id, keys, standardize=feat.standardize)
         return out
 
@@ -93,7 +100,8 @@ class FeaturePlan:
 
             encoder = encoder or build_encoder(spec)
             todo = self.table[self.table["utterance_id"].isin(set(missing))]
-            texts = None if input_kind == "audio" else branch_texts(todo, input_kind, self.transcripts)
+            text_kind = "transcript" if input_kind == "audio_transcript" else input_kind
+            texts = None if input_kind == "audio" else branch_texts(todo, text_kind, self.transcripts)
             extract_features(todo, encoder, self.store, texts=texts, progress=self.progress)
         self._checked.add((enc_id, input_kind))
         return enc_id

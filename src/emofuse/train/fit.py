@@ -59,11 +59,12 @@ class _History(L.Callback):
         self.rows.append(row)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        loss = trainer.callback_metrics.get("train_loss")
-        if loss is not None and self.rows and self.rows[-1]["epoch"] == trainer.current_epoch:
-            self.rows[-1]["train_loss"] = float(loss)
-        elif loss is not None:
-            self.rows.append({"epoch": int(trainer.current_epoch), "train_loss": float(loss)})
+        # train_loss and any auxiliary terms (train_recon, ... of makiuchi2021's model)
+        train = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train_")}
+        if train and self.rows and self.rows[-1]["epoch"] == trainer.current_epoch:
+            self.rows[-1].update(train)
+        elif train:
+            self.rows.append({"epoch": int(trainer.current_epoch), **train})
 
 
 def make_loggers(kinds: list[str], work: Path, name: str) -> list[Any]:
@@ -200,7 +201,11 @@ def fit_model(
         strategy=strategy,
         num_nodes=tc.num_nodes,
         precision=tc.precision,  # type: ignore[arg-type]
-        max_epochs=training.max_epochs if max_epochs is None else max_epochs,
+        # training.max_steps (makiuchi2021 counts iterations) bounds the run instead of max_epochs
+        max_epochs=(training.max_epochs if max_epochs is None else max_epochs)
+        if training.max_steps is None or max_epochs is not None
+        else -1,
+        max_steps=-1 if training.max_steps is None or max_epochs is not None else training.max_steps,
         deterministic=True,
         logger=make_loggers(list(training.loggers), work, log_name) or False,
         enable_progress_bar=show,

@@ -48,7 +48,7 @@ def resolve_layer_counts(config: ModelConfig, input_layers: dict[str, int]) -> M
                     f"model.branches.{name}.params.num_layers is {given} but the features hold {n_layers} "
                     "layers; leave num_layers out to take it from the features"
                 )
-        branches[name] = BranchConfig(type=branch.type, params=params)
+        branches[name] = BranchConfig(type=branch.type, params=params, inputs=branch.inputs)
     return config.model_copy(update={"branches": branches})
 
 
@@ -73,7 +73,7 @@ def build_model(
             f"no input dimension for branch(es) {missing}; the features block must feed every branch"
         )
     branches = {
-        name: make_branch(branch.type, input_dims[name], branch.params, name)
+        name: make_branch(branch.type, input_dims[name], branch.params, name, branch.inputs)
         for name, branch in config.branches.items()
     }
     return make_fusion_model(branches, config, task=task, n_outputs=n_outputs)

@@ -6,6 +6,8 @@
   pre-trained / warm-start strategies are left out), with a linear warm-up from 0 to ``lr`` over the first
   ``warmup_steps`` optimiser steps ("During the first 40 steps, the learning rate was linearly increased from
   0 to the final value"), constant afterwards.
+* Auxiliary losses a branch returns (``aux_losses``, makiuchi2021's reconstruction terms) are added to the
+  loss and logged per epoch as ``train_<term>`` (``train_recon``, ``train_recon_postnet``, ``train_emotion``).
 * Frozen modules stay in eval mode while training (batch-norm statistics do not move either, as with Keras
   ``trainable=False``).
 * Dev metrics (``dev_loss``, ``dev_uar``, ``dev_accuracy``, ``dev_av_auc`` or ``dev_ccc``) are logged each epoch
@@ -77,8 +79,17 @@ class EmotionLightningModule(L.LightningModule):
         return self
 
     def _loss(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        out = self.model(batch["inputs"], batch["masks"])["output"]
-        return self.loss_fn(out, batch["targets"]), out
+        result = self.model(batch["inputs"], batch["masks"])
+        out = result["output"]
+        loss = self.loss_fn(out, batch["targets"])
+        aux = result.get("aux_losses") or {}
+        if aux:  # auxiliary terms of a branch (makiuchi2021: L_r1 + L_r2 + L_e), logged as train_<term>
+            n = len(batch["utterance_id"])
+            self.log("train_emotion", loss, on_step=False, on_epoch=True, batch_size=n)
+            for key, value in aux.items():
+                self.log(f"train_{key.rsplit('.', 1)[-1]}", value, on_step=False, on_epoch=True, batch_size=n)
+            loss = loss + sum(aux.values())
+        return loss, out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         loss, _ = self._loss(batch)

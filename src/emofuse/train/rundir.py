@@ -58,6 +58,7 @@ class BranchRecord(BaseModel):
     #: model, ``encoder``'s ``model`` names that directory relative to the run directory / package, and
     #: ``encoder_id`` is ``<id of the original encoder>-finetuned-<SHA-256 of its model.safetensors, 16 hex>``
     fine_tuned: bool = False
+    per_speaker: Literal["none", "mean"] = "none"  # "mean": a speaker's mean (a new recording: its own)
 
 
 class RunConfig(BaseModel):
@@ -87,10 +88,18 @@ class RunConfig(BaseModel):
             raise ValueError(
                 f"task {self.task!r} needs {'labels' if self.task == 'classes' else 'avd_names'}"
             )
-        if set(self.input_dims) != set(self.branches) or set(self.branches) != set(self.model.branches):
+        # branches: every model branch, plus the further inputs a package computes (makiuchi2021's speaker
+        # embedding); training-only inputs (phone ids, log-mel target) are not recorded
+        recorded = set(self.branches)
+        if (
+            set(self.input_dims) != recorded
+            or not set(self.model.branches) <= recorded
+            or not recorded <= self.model.input_names()
+        ):
             raise ValueError(
                 f"input_dims {sorted(self.input_dims)}, branches {sorted(self.branches)} and model.branches "
-                f"{sorted(self.model.branches)} must name the same branches"
+                f"{sorted(self.model.branches)} (with inputs {sorted(self.model.input_names())}) must name the "
+                "same branches"
             )
         return self
 

@@ -123,6 +123,10 @@ def make_datasets(spec: RunSpec, cache: FeatureCache) -> Datasets:
             f"fold {spec.fold.name!r} has {len(train_ids)} training and {len(test_ids)} test utterances with a "
             f"label of {spec.labels}; check the label set and label_map"
         )
+    for src in spec.sources.values():  # fold-dependent sources (per-speaker means, makiuchi2021)
+        prepare = getattr(src, "prepare_fold", None)
+        if prepare is not None:
+            prepare(spec.fold, cache)
     from emofuse.train.end_to_end import end_to_end_branches
 
     inside = end_to_end_branches(spec.recipe)
@@ -158,10 +162,11 @@ def pretrained_branch_states(
     for branch in recipe.model.branches:
         if branch in upstream:
             source = upstream[branch][0]
-            src_branches = source.read_config().branches
-            if len(src_branches) != 1:
+            src_config = source.read_config()
+            if len(src_config.model.branches) != 1:
                 raise ConfigError(f"{source.path}: a pre-training source must be a single-branch system")
-            src_name, src_info = next(iter(src_branches.items()))
+            src_name = next(iter(src_config.model.branches))
+            src_info = src_config.branches[src_name]
             if src_info.encoder_id != spec.sources[branch].encoder_id:
                 raise ConfigError(
                     f"branch {branch!r} of {recipe.name} reads encoder {spec.sources[branch].encoder_id} but its "
@@ -183,7 +188,12 @@ def pretrained_branch_states(
                 log_name=f"pretrain_{branch}",
             )  # fmt: skip
         states[branch] = ({k: v.detach().clone() for k, v in single.state_dict().items()}, branch)
-        info[branch] = {"trained_in_run": True, "epochs": pre.max_epochs, "lr": pre.lr}
+        info[branch] = {
+            "trained_in_run": True,
+            "epochs": pre.max_epochs or (None if tr.max_steps else tr.max_epochs),
+            "steps": None if pre.max_epochs else tr.max_steps,
+            "lr": pre.lr or tr.lr,
+        }
     return states, info
 
 
@@ -296,6 +306,7 @@ def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[s
         input=feat.input,
         standardizer=src.standardizer.to_dict() if src.standardizer is not None else None,
         fine_tuned=name in tuned,
+        per_speaker=feat.per_speaker,
     )
 
 
@@ -309,13 +320,16 @@ def record_run(
     """
     sums = {name: spec.run_dir.write_encoder(name, encoder.save) for name, encoder in (tuned or {}).items()}
     recipe, task = spec.recipe, spec.recipe.data.task
+    kept = [n for n in spec.sources if not recipe.features[n].training_only]  # what a package computes
     config = RunConfig(
         model=model_cfg,
-        input_dims=input_dims,
+        input_dims={n: d for n, d in input_dims.items() if n in kept},
         task=task,
         labels=spec.labels if task == "classes" else None,
         avd_names=spec.labels if task == "avd" else None,
-        branches={name: _branch_record(spec, name, src, sums) for name, src in spec.sources.items()},
+        branches={
+            name: _branch_record(spec, name, src, sums) for name, src in spec.sources.items() if name in kept
+        },
         text_source=recipe.text_source,
         recipe=recipe.resolved(),
         system=recipe.name,
