@@ -10,6 +10,8 @@ Examples::
   first 3 principal components; lower = better separated) and the PCA plot of the embeddings, recomputed on
   the test utterances of a run (or of every fold of one system and seed; the matrix is then averaged).
 * ``layers``: the learned layer weights of layer-weighting branches (makiuchi2021, deoliveira2023).
+* ``speaker-probe``: makiuchi2021's speaker-identification probe (Table 3) on the bottleneck features of
+  cross-representation models (e.g. ``runs/speech/seed0/fold1 runs/speech_large/seed0/fold1``).
 * ``tokens``: integrated-gradients attributions of the predicted class over the text branch's tokens,
   ``[SIL]`` included (perez2022).
 """
@@ -181,6 +183,54 @@ def layers(
             table.add_row(str(k), f"[bold]{v:.4f}[/]" if k == top else f"{v:.4f}")
         console.print(table)
     console.print(f"files in {out}")
+
+
+@app.command("speaker-probe")
+def speaker_probe_cmd(
+    model_dirs: list[Path] = typer.Argument(
+        ...,
+        help="Run or package directories of cross-representation models (e.g. makiuchi2021 speech and speech_large).",
+    ),
+    corpus: Path = typer.Option(..., "--corpus", help="Utterance table (with speakers) the models read."),
+    store: Path | None = typer.Option(None, "--store", help="Feature store directory (default: the cache)."),
+    out: Path = typer.Option(..., "--out", help="Output directory for speaker_probe.json."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Speaker-dependent folds (80/20 per speaker for 5)."),
+    hidden: str = typer.Option("2048,1024,1024", "--hidden", help="Hidden layer sizes of the 4-layer probe."),
+    max_iter: int = typer.Option(200, "--max-iter", min=1, help="Training iterations of the probe."),
+) -> None:
+    """makiuchi2021 Table 3: speaker identification from the bottleneck features of each model."""
+    from rich.table import Table
+
+    from emofuse.corpus.table import read_table
+    from emofuse.encoders.store import FeatureStore
+    from emofuse.errors import ConfigError
+    from emofuse.explain.speaker_probe import bottleneck_features, speaker_probe
+    from emofuse.io import atomic_write_json
+    from emofuse.paths import feature_store_dir
+
+    try:
+        sizes = [int(v) for v in hidden.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--hidden must be comma-separated integers, got {hidden!r}") from None
+    table = read_table(corpus)
+    feature_store = FeatureStore(store or feature_store_dir())
+    results = {}
+    view = Table(title="speaker identification from bottleneck features (makiuchi2021 Table 3)")
+    for column in ("model", "dim", "accuracy", "uar", "chance"):
+        view.add_column(column, justify="left" if column == "model" else "right")
+    for model_dir in model_dirs:
+        feats = bottleneck_features(model_dir, table, feature_store)
+        result = speaker_probe(feats.features, feats.speakers, n_folds=folds, hidden=sizes, max_iter=max_iter)
+        results[str(model_dir)] = result
+        view.add_row(
+            str(model_dir), str(result["feature_dim"]), f"{result['accuracy']:.3f}", f"{result['uar']:.3f}",
+            f"{result['chance']:.3f}",
+        )  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "speaker_probe.json", results)
+    console = _console()
+    console.print(view)
+    console.print(f"written {out / 'speaker_probe.json'}")
 
 
 @app.command("tokens")
