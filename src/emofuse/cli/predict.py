@@ -143,6 +143,12 @@ def predict(
     min_pause_s: float = typer.Option(
         0.6, "--min-pause-s", min=0.1, max=10.0, help="With --segments: a pause this long ends a segment."
     ),
+    speaker_reference: Path | None = typer.Option(
+        None,
+        "--speaker-reference",
+        help="A recording of the speaker for models trained on a speaker's mean embedding (makiuchi2021); "
+        "default: each recording's own embedding.",
+    ),
 ) -> None:
     """Recognise emotion in recordings: transcript with [SIL], class probabilities and top class (or A/V/D)."""
     from rich.console import Console
@@ -171,7 +177,11 @@ def predict(
     err = Console(stderr=True)
     with err.status(f"loading model {model} ..."):
         predictor = Predictor.from_pretrained(
-            model, asr_backend=asr_backend, asr_model=asr_model, allow_models=allow_model
+            model,
+            asr_backend=asr_backend,
+            asr_model=asr_model,
+            allow_models=allow_model,
+            speaker_reference=speaker_reference,
         )
 
     if segments:

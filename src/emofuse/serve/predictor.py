@@ -97,6 +97,9 @@ class Predictor:
             backend's offline default).
         transcriber: an already-built transcriber (anything with ``transcribe(wave, sample_rate_hz)``) to use
             instead of building one from the package (e.g. to share one between predictors).
+        speaker_reference: for inputs trained on a speaker's mean (makiuchi2021's speaker embedding,
+            ``per_speaker: mean``): a recording of the speaker to encode instead of the recording itself. By
+            default an unknown speaker is represented by the recording's own embedding.
     """
 
     def __init__(
@@ -106,8 +109,12 @@ class Predictor:
         asr_backend: str | None = None,
         asr_model: str | None = None,
         transcriber: Any = None,
+        speaker_reference: str | os.PathLike[str] | None = None,
     ) -> None:
         self.packaged = packaged
+        self._speaker_reference: np.ndarray | None = None
+        if speaker_reference is not None:
+            self.set_speaker_reference(speaker_reference)
         self.encoders = packaged.encoders()
         self.text_source = self._text_source(packaged.config.text_source, asr_backend, asr_model)
         # tokenizers and some feature extractors are not safe to call from two threads at once
@@ -127,6 +134,7 @@ class Predictor:
         asr_model: str | None = None,
         warmup: bool = False,
         allow_models: Sequence[str] = (),
+        speaker_reference: str | os.PathLike[str] | None = None,
     ) -> Predictor:
         """Load the package in ``directory`` (a local folder or, with network access, a Hugging Face Hub
         repository id: :func:`emofuse.serve.hub.resolve_model_dir`) and build its encoders and ASR backend (a bad
@@ -137,11 +145,25 @@ class Predictor:
 
         own_asr = asr_backend is None and asr_model is None
         packaged = load_model(resolve_model_dir(directory), allow_models=allow_models, check_asr=own_asr)
-        predictor = cls(packaged, asr_backend=asr_backend, asr_model=asr_model)
+        predictor = cls(
+            packaged, asr_backend=asr_backend, asr_model=asr_model, speaker_reference=speaker_reference
+        )
         predictor.transcriber()
         if warmup:
             predictor.warmup()
         return predictor
+
+    def set_speaker_reference(self, path: str | os.PathLike[str] | None) -> None:
+        """Use a recording of the speaker for per-speaker inputs (None: each recording's own); see the class."""
+        if path is None:
+            self._speaker_reference = None
+            return
+        from emofuse.audio import load_audio
+
+        wave = load_audio(Path(path), sample_rate_hz=SAMPLE_RATE_HZ)
+        if wave.size == 0:
+            raise AudioError(f"{path}: the speaker reference recording holds no samples")
+        self._speaker_reference = wave
 
     @staticmethod
     def _text_source(packaged: TextSource, backend: str | None, model: str | None) -> TextSource:
@@ -252,8 +274,14 @@ class Predictor:
         features: dict[str, np.ndarray] = {}
         for name, branch in self.packaged.config.branches.items():
             t0 = time.perf_counter()
-            if branch.input == "audio":
-                item: np.ndarray | str = wave
+            if (
+                branch.input == "audio"
+                and branch.per_speaker == "mean"
+                and self._speaker_reference is not None
+            ):
+                item: np.ndarray | str = self._speaker_reference
+            elif branch.input == "audio":
+                item = wave
             elif branch.input == "asr_sil":
                 item = text_with_sil
             else:
