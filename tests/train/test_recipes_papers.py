@@ -20,6 +20,7 @@ from emofuse.corpus.leaks import check_leaks
 from emofuse.corpus.protocols import Fold, random_kfold
 from emofuse.corpus.table import make_table
 from emofuse.encoders import FeatureStore
+from emofuse.encoders.extract import paired_key
 from emofuse.errors import ConfigError
 from emofuse.hashing import audio_key, text_key
 from emofuse.recipes import list_recipes, load_recipe
@@ -44,6 +45,9 @@ SHAPES = {
     "fake.egemaps": ("audio", lambda t: (10,)),
     "fake.cls": ("text", lambda t: (12,)),  # pooled sentence vector
     "fake.tokens": ("text", lambda t: (max(t // 4, 3), 12)),  # token features
+    "fake.speaker": ("audio", lambda t: (16,)),  # makiuchi2021's speaker embedding
+    "fake.logmel": ("audio", lambda t: (t, 6)),  # its reconstruction target
+    "fake.phones": ("audio_text", lambda t: (t, 1)),  # its phone ids (values made ids below)
 }
 ENCODER_IDS = {spec: spec.replace(".", "-") + "-0001" for spec in SHAPES}
 COMMON = ["training.max_epochs=2", "training.batch_size=8", "training.seeds=1"]
@@ -93,10 +97,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> PaperCorpus:
         keys = {
             "audio": [audio_key(wav)],
             "text": [text_key(text), text_key(asr), text_key(asr_sil)],
+            "audio_text": [paired_key(audio_key(wav), text)],
         }
         for spec, (kind, shape) in SHAPES.items():
             arr = rng.standard_normal(shape(t)).astype(np.float32)
-            arr[..., cls] += 1.5  # the class shows in every modality
+            if spec == "fake.phones":
+                arr = rng.integers(0, 10, shape(t)).astype(np.float32)
+            else:
+                arr[..., cls] += 1.5  # the class shows in every modality
             for key in keys[kind]:
                 store.put(ENCODER_IDS[spec], key, arr)
     table = make_table(records, corpus="papers")
@@ -150,7 +158,7 @@ def test_every_recipe_of_the_paper_loads(paper: str) -> None:
         recipe = load_recipe(name)
         assert recipe.paper == paper
         assert recipe.name == name.split("/")[1]
-        assert set(recipe.features) == set(recipe.model.branches)
+        assert set(recipe.features) == recipe.model.input_names()
         assert (Path(load_recipe.__code__.co_filename).parent / paper / "README.md").is_file()
 
 
@@ -320,10 +328,15 @@ def test_perez2022_sil_egemaps_regression_and_binned(corpus: PaperCorpus, tmp_pa
 
 
 def test_makiuchi2021_score_fusion_tuned_on_dev(corpus: PaperCorpus, tmp_path: Path) -> None:
+    small = "{dim_neck: 4, freq: 6, segment_frames: 12, n_phones: 10, speaker_dim: 16, n_mels: 6, conv_dim: 16, phone_conv_dim: 8, dim_phone_emb: 4, dim_pre: 16, decoder_lstm_dim: 16, postnet_dim: 8, classifier_hidden: 8}"
     over = [
         _fake("speech", "fake.ssl4"),
         _fake("text", "fake.tokens"),
-        "model.branches.speech.params.proj_dim=8",
+        _fake("speaker", "fake.speaker"),
+        _fake("mel", "fake.logmel"),
+        _fake("phones", "fake.phones"),
+        f"model.branches.speech.params={small}",
+        "training.max_steps=6",
         "model.branches.text.params={filters: [8, 8, 8, 8]}",
         "training.lr=0.003",
     ]
@@ -338,6 +351,13 @@ def test_makiuchi2021_score_fusion_tuned_on_dev(corpus: PaperCorpus, tmp_path: P
     assert m["pretrain"]["speech"]["from_run"].endswith("speech/seed0/fold1")
     cfg = RunDir(fusion_run).read_config().model_dump(mode="json")
     assert cfg["model"]["branches"]["speech"]["params"]["num_layers"] == 4
+    # the speech model is the cross-representation model: it trained on L_r1 + L_r2 + L_e and records the
+    # speaker input a package computes, not the training-only phone ids and log-mel target
+    speech_run = Path(res.runs.loc[res.runs["system"] == "speech", "run_dir"].iloc[0])
+    history = _read(speech_run, "metrics.json")["history"]
+    assert {"train_recon", "train_recon_postnet", "train_emotion"} <= set(history[-1])
+    branches = RunDir(speech_run).read_config().branches
+    assert set(branches) == {"speech", "speaker"} and branches["speaker"].per_speaker == "mean"
     # the fused probabilities are the weighted mix of the two single models' probabilities
     preds = res.predictions.set_index(["system", "fold", "utterance_id"]).sort_index()
     w = m["score_weights"]
