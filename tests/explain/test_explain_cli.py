@@ -1,6 +1,6 @@
 """``emofuse explain``: embeddings (kumar2021 intersection matrix), layers and tokens through the real CLI.
 
-A tiny real experiment is trained with the runner on synthetic store features (makiuchi2021's speech system:
+A tiny real experiment is trained with the runner on synthetic store features (a layer-weighted SSL system on
 all-layer ``[L, T, D]`` features, so it has learnable layer weights; pepino2020's audio system has none). The
 token test packages a small real model on the offline stack (MiniLM text with ``[SIL]``, as tests/serve do).
 """
@@ -31,7 +31,7 @@ N_LAYERS = 3
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two folds of makiuchi2021/speech and pepino2020/audio trained on a 32-utterance synthetic corpus."""
+    """Two folds of a layer-weighted SSL system and pepino2020/audio trained on a 32-utterance synthetic corpus."""
     import torch
 
     from emofuse.recipes import load_recipe
@@ -69,9 +69,27 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         Fold("fold_b", train=part([3, 4, 5, 6]), dev=part([7]), test=part([0, 1, 2])),
     ]
     common = ["training.max_epochs=3", "training.batch_size=8", "training.lr=0.003"]
+    # a layer-weighted SSL classifier (makiuchi2021's Eq. 1 weighting, dense 8, mean, linear) on makiuchi2021's
+    # shared settings: one input, one output per utterance (the paper's own speech model is tested elsewhere)
+    base = load_recipe("makiuchi2021/text").resolved()
+    base["training"]["max_steps"] = None
     speech = load_recipe(
-        "makiuchi2021/speech",
-        [*common, f"features.speech.encoder={SSL_SPEC}", "model.branches.speech.params.proj_dim=8"],
+        {
+            **base,
+            "name": "speech",
+            "features": {"speech": {"encoder": SSL_SPEC, "input": "audio"}},
+            "model": {
+                "branches": {
+                    "speech": {
+                        "type": "mean_max",
+                        "params": {"layer_mode": "sum_normalized", "proj_dim": 8, "pooling": "mean"},
+                    }
+                },
+                "fusion": "none",
+                "head": {"type": "classes"},
+            },
+        },
+        common,
     )
     audio = load_recipe(
         "pepino2020/audio",

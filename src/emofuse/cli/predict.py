@@ -176,12 +176,9 @@ def predict(
     out_console = Console()
     err = Console(stderr=True)
     with err.status(f"loading model {model} ..."):
+        extra = {} if speaker_reference is None else {"speaker_reference": speaker_reference}
         predictor = Predictor.from_pretrained(
-            model,
-            asr_backend=asr_backend,
-            asr_model=asr_model,
-            allow_models=allow_model,
-            speaker_reference=speaker_reference,
+            model, asr_backend=asr_backend, asr_model=asr_model, allow_models=allow_model, **extra
         )
 
     if segments:
