@@ -33,8 +33,10 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "speaker": lambda f: "speaker",
     "glove": lambda f: {"kind": "glove", "vectors_path": str(f["glove_file"])},
     "silence_ratio": lambda f: "silence_ratio",
+    "phones": lambda f: "phones",  # (waveform, transcript) pairs
 }
 RANK = {"frames": 2, "layers": 3, "pooled": 1}
+SPOKEN = "the weather is lovely today and I feel great"  # what the `speech` fixture (u0) says
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +62,13 @@ def test_encoder_contract(kind: str, fixtures: dict[str, Any], speech: np.ndarra
     # id and modality from the class, equal with and without building the encoder
     assert encoder_id_of(spec) == (encoder.encoder_id, encoder.modality)
     assert encoder.modality == encoder_class(kind).modality and encoder.encoder_id.startswith(f"{kind}-")
-    item: np.ndarray | str = (
-        speech if encoder.modality == "audio" else "please leave the papers [SIL] on the table"
-    )
-    out = encoder.encode(item, SAMPLE_RATE_HZ)
+
+    def item_of(wave: np.ndarray) -> Any:
+        if encoder.modality == "audio_text":  # the audio with its transcript (forced alignment)
+            return (wave, SPOKEN)
+        return wave if encoder.modality == "audio" else "please leave the papers [SIL] on the table"
+
+    out = encoder.encode(item_of(speech), SAMPLE_RATE_HZ)
     # shapes as documented
     assert out.dtype == np.float32 and out.ndim == RANK[encoder.output], (encoder.output, out.shape)
     assert out.shape[-1] == encoder.dim and all(n > 0 for n in out.shape)
@@ -73,14 +78,14 @@ def test_encoder_contract(kind: str, fixtures: dict[str, Any], speech: np.ndarra
     seen: list[int] = []
     inner = encoder._encode
 
-    def spy(wave: np.ndarray) -> np.ndarray:
-        seen.append(len(wave))
-        return inner(wave)
+    def spy(item: Any) -> np.ndarray:
+        seen.append(len(item[0] if isinstance(item, tuple) else item))
+        return inner(item)
 
     encoder._encode = spy  # type: ignore[method-assign]
     doubled = resample(speech, SAMPLE_RATE_HZ, 2 * SAMPLE_RATE_HZ)
-    again = encoder.encode(doubled, 2 * SAMPLE_RATE_HZ)
+    again = encoder.encode(item_of(doubled), 2 * SAMPLE_RATE_HZ)
     assert abs(seen[-1] - len(speech)) <= 2 and again.shape[-1] == out.shape[-1]
     encoder.sample_rate_hz = SAMPLE_RATE_HZ // 2  # an encoder that declares 8 kHz gets 8 kHz
-    encoder.encode(speech, SAMPLE_RATE_HZ)
+    encoder.encode(item_of(speech), SAMPLE_RATE_HZ)
     assert abs(seen[-1] - len(speech) // 2) <= 2
