@@ -159,6 +159,7 @@ class Predictor:
             self._speaker_reference = None
             return
         from emofuse.audio import load_audio
+        from emofuse.errors import AudioError
 
         wave = load_audio(Path(path), sample_rate_hz=SAMPLE_RATE_HZ)
         if wave.size == 0:
