@@ -70,7 +70,7 @@ def test_onnx_matches_pytorch_on_real_speech(predictor: Any, speech_with_pause: 
     [
         "pepino2020/ef_ws",  # pepino Conv1D branches, early fusion
         "kumar2021/multimodal",  # GRU + attention over packed sequences
-        "makiuchi2021/fusion",  # CNN text branch, score fusion
+        "makiuchi2021/text",  # CNN text branch
         "deoliveira2023/fusion_hubert",  # learned layer weights over [B, L, T, D]
         "perez2022/bert_sil_egemaps_ccc",  # dense pooled branch, A/V/D
     ],
@@ -89,6 +89,22 @@ def test_every_papers_network_exports(recipe: str, tmp_path: Path) -> None:
     result = export_network(network, dims, r.data.task, tmp_path / "m.onnx")
     assert result.max_abs_diff < 1e-4
     assert result.output_names == (["output", "probabilities"] if r.data.task == "classes" else ["output"])
+
+
+def test_cross_representation_model_is_refused_clearly(tmp_path: Path) -> None:
+    import torch
+
+    from emofuse.errors import ConfigError
+    from emofuse.recipes import load_recipe
+    from emofuse.train.model import build_model
+
+    r = load_recipe("makiuchi2021/fusion")
+    torch.manual_seed(0)
+    dims = {b: 12 for b in r.model.branches}
+    network = build_model(r.model, dims, len(r.data.labels or []), r.data.task).eval()
+    with pytest.raises(ConfigError, match="extra inputs"):
+        export_network(network, dims, r.data.task, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_avd_package_and_cli(run_dir_writer: Any, tmp_path: Path) -> None:

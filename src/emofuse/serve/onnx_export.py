@@ -153,8 +153,16 @@ def export_network(
     default, on random features: a batch of two with the second item padded, and a shorter batch of one.
 
     Raises:
+        ConfigError: a branch takes inputs beyond its features (makiuchi2021's cross-representation model:
+            speaker embedding, phones, crops averaged per segment), which this export does not cover.
         ModelLoadError: onnxruntime's outputs differ from PyTorch's by more than ``atol`` (nothing is written).
     """
+    multi = [n for n in input_dims if getattr(network.branches[n], "extra_roles", ())]
+    if multi:
+        raise ConfigError(
+            f"{where}: branch {multi[0]!r} takes extra inputs (speaker embedding, phones) and averages "
+            "96-frame segments; ONNX export covers single-input branches only. Serve this model with emofuse."
+        )
     import io
     import warnings
 
