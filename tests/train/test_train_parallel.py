@@ -94,3 +94,86 @@ def test_two_workers_give_the_same_runs_as_one_process_and_resume(tiny_corpus: A
         _predictions(out), _predictions(tmp_path / "serial"), check_exact=False, atol=1e-6
     )
     assert result.report is not None and set(result.report.summary) == set(serial.report.summary)
+
+
+# ---- GPU placement: one run per GPU, and no grid of runs that spread over devices themselves ----------------
+def _recipes(**trainer: Any) -> list[Any]:
+    from types import SimpleNamespace
+
+    from emofuse.recipes.schema import TrainerConfig
+
+    return [
+        SimpleNamespace(name="sys_a", trainer=TrainerConfig()),
+        SimpleNamespace(name="sys_b", trainer=TrainerConfig(**trainer)),
+    ]
+
+
+def test_each_worker_gets_one_gpu_round_robin_over_the_visible_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import queue
+
+    from emofuse.errors import ConfigError
+    from emofuse.train.parallel import device_slots, pin_device, visible_gpus
+
+    assert device_slots(3, ["0", "1", "2"]) == ["0", "1", "2"]
+    assert device_slots(5, ["4", "6"]) == ["4", "6", "4", "6", "4"]
+    with pytest.raises(ConfigError, match="trainer.accelerator"):
+        device_slots(2, [])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 5")
+    assert visible_gpus() == ["2", "5"]  # the parent's own selection is what gets split
+    # a worker pins itself to the device it takes from the queue; without a queue (CPU) nothing changes
+    slots: queue.Queue[str] = queue.Queue()
+    slots.put("5")
+    pin_device({"device_queue": slots})
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5" and slots.empty()
+    pin_device({})
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+
+
+def test_default_workers_are_one_per_gpu_and_one_for_ddp_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emofuse.train.parallel import grid_workers, uses_gpu
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert not uses_gpu(_recipes()) and uses_gpu(_recipes(accelerator="gpu"))
+    assert grid_workers(_recipes(accelerator="gpu")) == 3
+    assert grid_workers(_recipes(accelerator="cuda", devices=2, strategy="ddp")) == 1
+    assert grid_workers(_recipes(), threads=1) == default_workers(10**6, 1)
+
+
+@pytest.mark.parametrize("trainer", [{"devices": 2}, {"devices": -1}, {"strategy": "ddp"}, {"num_nodes": 2}])
+def test_a_parallel_grid_of_multi_device_runs_is_refused_naming_both_settings(
+    trainer: dict[str, Any],
+) -> None:
+    from emofuse.errors import ConfigError
+    from emofuse.train.parallel import check_grid_placement
+
+    recipes = _recipes(accelerator="gpu", **trainer)
+    check_grid_placement(recipes, workers=1)  # one run at a time may use DDP
+    check_grid_placement(_recipes(accelerator="gpu"), workers=4)  # one run per GPU is fine
+    with pytest.raises(ConfigError) as info:
+        check_grid_placement(recipes, workers=4)
+    message = str(info.value)
+    assert "--workers 4" in message and "trainer.devices=" in message and "sys_b" in message
+    assert "\n" not in message
+
+
+def test_run_experiment_refuses_a_ddp_grid_before_training(tiny_corpus: Any, tmp_path: Path) -> None:
+    from emofuse.errors import ConfigError
+    from emofuse.recipes.schema import TrainerConfig
+
+    recipe = tiny_corpus.recipe("pepino2020/audio")
+    recipe = recipe.model_copy(update={"trainer": TrainerConfig(devices=2, strategy="ddp")})
+    with pytest.raises(ConfigError, match="trainer.devices=2"):
+        run_experiment(
+            [recipe],
+            tiny_corpus.table,
+            tiny_corpus.folds,
+            tiny_corpus.store,
+            tmp_path / "out",
+            seeds=1,
+            encoder_ids=tiny_corpus.encoder_ids,
+            extract_missing=False,
+            progress=False,
+            workers=2,
+        )
+    assert not (tmp_path / "out").exists()

@@ -69,7 +69,8 @@ def run(
         0,
         "--workers",
         min=0,
-        help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each).",
+        help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each; "
+        "one per GPU when trainer.accelerator is gpu; 1 when a run itself uses DDP / several devices).",
     ),
     test_corpus: Path | None = typer.Option(
         None,
@@ -155,7 +156,7 @@ def run(
         from emofuse.transcribe import read_transcripts
 
         trans = read_transcripts(transcripts)
-    from emofuse.train.parallel import default_workers
+    from emofuse.train.parallel import grid_workers
     from emofuse.train.runner import run_experiment
 
     result = run_experiment(
@@ -170,7 +171,7 @@ def run(
         extract_missing=not no_extract,
         progress=progress,
         torch_threads=threads,
-        workers=workers or default_workers(10**6, threads),
+        workers=workers or grid_workers(loaded, threads),
     )
     if export is not None:
         from emofuse.serve.honest_export import export_chosen

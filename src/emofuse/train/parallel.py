@@ -10,7 +10,11 @@ run whose threads fight each other. :func:`run_grid` schedules the runner's jobs
 * a job that starts from other runs (pre-trained branches: ``training.pretrain.from_systems``) is only
   submitted once those runs of the same seed and fold have finished;
 * finished runs are written by the worker as in the sequential runner (``done.json`` last, atomically), so a
-  killed grid resumes where it stopped.
+  killed grid resumes where it stopped;
+* on GPUs (a recipe's ``trainer.accelerator`` is ``gpu``/``cuda``), one run per GPU: each worker is pinned to
+  one device by ``CUDA_VISIBLE_DEVICES`` (:func:`device_slots`), and by default there are as many workers as
+  visible GPUs. A run that spreads over devices itself (``trainer.devices`` > 1, ``num_nodes`` > 1, a DDP
+  strategy) cannot also run inside a parallel grid: :func:`check_grid_placement` refuses the nested case.
 
 Progress: a rich bar over runs with ETA in a terminal, else a plain line per finished run at most every
 ``plain_every_s`` seconds (and always the last).
@@ -27,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from emofuse.errors import EmofuseError
+from emofuse.errors import ConfigError, EmofuseError
 
 JobKey = tuple[str, int, int]  # (system, seed, fold_index)
 
@@ -69,9 +73,75 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_workers(n_jobs: int, threads: int = 1) -> int:
-    """Worker processes for ``n_jobs`` runs of ``threads`` torch threads each: as many as the cores hold."""
+def default_workers(n_jobs: int, threads: int = 1, gpus: int = 0) -> int:
+    """Worker processes for ``n_jobs`` runs: one per GPU when ``gpus`` > 0, else as many as the cores hold
+    at ``threads`` torch threads each."""
+    if gpus > 0:
+        return max(1, min(n_jobs, gpus))
     return max(1, min(n_jobs, available_cores() // max(1, threads)))
+
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+_MULTI_DEVICE_STRATEGIES = ("ddp", "fsdp", "deepspeed")
+
+
+def uses_gpu(recipes: Sequence[Any]) -> bool:
+    """Whether any recipe trains on GPUs (``trainer.accelerator`` ``gpu`` or ``cuda``)."""
+    return any(str(r.trainer.accelerator).lower() in GPU_ACCELERATORS for r in recipes)
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them (indices when it is unset)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def device_slots(workers: int, devices: Sequence[str]) -> list[str]:
+    """The device of each of ``workers`` workers: round-robin over ``devices`` (one run per GPU when
+    ``workers == len(devices)``). Raises ConfigError when there is no device."""
+    if not devices:
+        raise ConfigError(
+            "trainer.accelerator asks for a GPU but none is visible (CUDA_VISIBLE_DEVICES / torch.cuda); "
+            "set trainer.accelerator=cpu or run on a GPU machine"
+        )
+    return [str(devices[i % len(devices)]) for i in range(max(1, workers))]
+
+
+def _spreads_over_devices(trainer: Any) -> bool:
+    devices = str(trainer.devices).strip()
+    strategy = str(trainer.strategy).lower()
+    return (
+        devices not in ("1", "auto")
+        or int(trainer.num_nodes) > 1
+        or any(strategy.startswith(s) for s in _MULTI_DEVICE_STRATEGIES)
+    )
+
+
+def grid_workers(recipes: Sequence[Any], threads: int = 1) -> int:
+    """The default ``--workers`` for a grid of ``recipes``: 1 when a run spreads over devices itself (DDP), one
+    per visible GPU when they train on GPUs, else as many as the cores hold."""
+    if any(_spreads_over_devices(r.trainer) for r in recipes):
+        return 1
+    return default_workers(10**6, threads, gpus=len(visible_gpus()) if uses_gpu(recipes) else 0)
+
+
+def check_grid_placement(recipes: Sequence[Any], workers: int) -> None:
+    """Refuse a parallel grid (``workers`` > 1) of runs that each spread over devices themselves."""
+    if workers <= 1:
+        return
+    for recipe in recipes:
+        t = recipe.trainer
+        if _spreads_over_devices(t):
+            raise ConfigError(
+                f"--workers {workers} runs the grid in parallel, one run per worker, but {recipe.name} sets "
+                f"trainer.devices={t.devices}, trainer.strategy={t.strategy}, trainer.num_nodes={t.num_nodes} "
+                "(one run over several devices): use --workers 1 for that, or trainer.devices=1 with "
+                "strategy auto for one run per GPU"
+            )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -79,7 +149,16 @@ def default_workers(n_jobs: int, threads: int = 1) -> int:
 _STATE: dict[str, Any] = {}
 
 
+def pin_device(payload: Mapping[str, Any]) -> None:
+    """In a worker: take one device from the payload's ``device_queue`` (if any) and make it the only one
+    visible, before torch initialises CUDA in this process."""
+    slots = payload.get("device_queue")
+    if slots is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slots.get())
+
+
 def _init_worker(payload: Mapping[str, Any]) -> None:
+    pin_device(payload)
     import torch
 
     threads = int(payload["threads"])
@@ -130,20 +209,28 @@ def run_grid(
 
     Args:
         specs: the grid; every worker gets all of them once (pickled together, so the shared table once).
-        workers: processes (>= 1). threads: torch threads per worker. Workers start as fresh processes, which
+        workers: processes (>= 1); on GPUs each is pinned to one device (:func:`device_slots`).
+            threads: torch threads per worker. Workers start as fresh processes, which
             re-import the caller's main module: a script must call this under ``if __name__ == "__main__":``.
         progress: True/None: a rich bar when stderr is a terminal, else plain periodic lines; False: quiet.
         on_run_done: called in this process with each finished row, in completion order.
     """
     jobs = grid_jobs(specs)
-    payload = {"specs": {job.key: spec for job, spec in zip(jobs, specs, strict=True)}}
+    recipes = [spec.recipe for spec in specs]
+    check_grid_placement(recipes, workers)
+    payload: dict[str, Any] = {"specs": {job.key: spec for job, spec in zip(jobs, specs, strict=True)}}
+    context = _context()
+    if uses_gpu(recipes):
+        payload["device_queue"] = queue = context.Queue()
+        for device in device_slots(workers, visible_gpus()):
+            queue.put(device)
     keys = {j.key for j in jobs}
     waiting = {j.key: j for j in jobs}
     done: dict[JobKey, dict[str, Any]] = {}
     running: dict[Future[dict[str, Any]], GridJob] = {}
     executor = ProcessPoolExecutor(
         max_workers=max(1, workers),
-        mp_context=_context(),
+        mp_context=context,
         initializer=_init_worker,
         initargs=({**payload, "threads": threads},),
     )
@@ -225,4 +312,16 @@ def _describe(row: Mapping[str, Any]) -> str:
     return what
 
 
-__all__ = ["GridJob", "available_cores", "default_workers", "grid_jobs", "run_grid"]
+__all__ = [
+    "GridJob",
+    "available_cores",
+    "check_grid_placement",
+    "default_workers",
+    "device_slots",
+    "grid_jobs",
+    "grid_workers",
+    "pin_device",
+    "run_grid",
+    "uses_gpu",
+    "visible_gpus",
+]

@@ -278,6 +278,10 @@ def run_experiment(
         reconcile_text_source(r, transcripts, accept_transcript_settings)
         for r in _check_recipes(recipes, folds)
     ]
+    if workers > 1:  # before any extraction: a grid of DDP runs is refused at once
+        from emofuse.train.parallel import check_grid_placement
+
+        check_grid_placement(ordered, workers)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fold_list = _checked_folds(folds, table, ordered[0])
