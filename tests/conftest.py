@@ -36,3 +36,24 @@ def silent_wav(tmp_path: Path) -> Path:
     path = tmp_path / "silent.wav"
     write_wav(path, np.zeros(16_000 * 2, dtype=np.float32), 16_000)
     return path
+
+
+def _save_tiny_whisper(out: Path, seed: int = 2) -> Path:
+    """A random WhisperModel (2 encoder layers, d_model 32, 50 positions = 1 s windows) saved with save_pretrained."""
+    import torch
+    from transformers import WhisperConfig, WhisperModel
+
+    torch.manual_seed(seed)
+    cfg = WhisperConfig(
+        d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=50, max_target_positions=16,
+        vocab_size=100, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
+    )  # fmt: skip
+    WhisperModel(cfg).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random WhisperModel directory (the real transformers class; Whisper's encoder through transformers)."""
+    return _save_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"))

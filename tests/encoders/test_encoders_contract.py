@@ -29,6 +29,7 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ssl": lambda f: {"kind": "ssl", "model": str(f["tiny_wav2vec2_dir"]), "layers": "all"},
     "whisper": lambda f: "whisper",
     "whisper_layers": lambda f: {"kind": "whisper_layers", "pad_to_window": False},
+    "whisper_hf": lambda f: {"kind": "whisper_hf", "model": str(f["tiny_whisper_dir"])},
     "text": lambda f: {"kind": "text", "model": str(f["tiny_bert_dir"]), "layers": "last"},
     "speaker": lambda f: "speaker",
     "glove": lambda f: {"kind": "glove", "vectors_path": str(f["glove_file"])},
@@ -47,8 +48,15 @@ def glove_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fixtures(tiny_wav2vec2_dir: Path, tiny_bert_dir: Path, glove_file: Path) -> dict[str, Any]:
-    return {"tiny_wav2vec2_dir": tiny_wav2vec2_dir, "tiny_bert_dir": tiny_bert_dir, "glove_file": glove_file}
+def fixtures(
+    tiny_wav2vec2_dir: Path, tiny_bert_dir: Path, tiny_whisper_dir: Path, glove_file: Path
+) -> dict[str, Any]:
+    return {
+        "tiny_wav2vec2_dir": tiny_wav2vec2_dir,
+        "tiny_bert_dir": tiny_bert_dir,
+        "tiny_whisper_dir": tiny_whisper_dir,
+        "glove_file": glove_file,
+    }
 
 
 def test_every_registered_kind_has_a_contract_case() -> None:

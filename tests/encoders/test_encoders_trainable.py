@@ -68,6 +68,38 @@ def test_ssl_matches_the_cached_encoder(tiny_hubert_dir, enc_corpus, options: di
         np.testing.assert_allclose(_squeeze(got, want), want, atol=1e-4, err_msg=f"item {b}")
 
 
+@pytest.mark.parametrize("options", [{"layers": "all"}, {"layers": [-1], "pooling": "mean"}])
+def test_whisper_matches_the_cached_encoder_in_one_padded_batch(
+    tiny_whisper_dir, enc_corpus, options: dict[str, Any]
+) -> None:
+    _, waves = enc_corpus
+    # the tiny model's window is 1 s: utterances of several windows, one window, and under one frame
+    items = [waves["u0"], waves["u1"][:8000], waves["u2"][:300]]
+    cached = build_encoder({"kind": "whisper_hf", "model": str(tiny_whisper_dir), **options})
+    trainable = TrainableEncoder(cached)
+    got_all = _batch(trainable, items)  # Whisper windows are independent: batching changes nothing
+    for b, (got, wave) in enumerate(zip(got_all, items, strict=True)):
+        want = cached.encode(wave)
+        if options["layers"] == "all":
+            assert want.shape == (3, -(-len(wave) // 320), 32)
+        np.testing.assert_allclose(_squeeze(got, want), want, atol=1e-4, err_msg=f"item {b}")
+
+
+def test_whisper_log_mel_is_the_feature_extractors(speech: np.ndarray) -> None:
+    from transformers import WhisperFeatureExtractor
+
+    from emofuse.encoders.whisper_hf import log_mel
+
+    extractor = WhisperFeatureExtractor()  # 80 mels, 30 s windows: what released Whisper models read
+    want = extractor(speech, sampling_rate=16000, return_tensors="np")["input_features"][0]  # [80, 3000]
+    window = np.zeros(extractor.n_samples, dtype=np.float32)
+    window[: len(speech)] = speech
+    filters = torch.from_numpy(np.asarray(extractor.mel_filters, dtype=np.float32))
+    got = log_mel(torch.from_numpy(window)[None], filters)[0].numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=2e-3)
+
+
 def test_other_encoders_cannot_run_inside_the_model() -> None:
     with pytest.raises(ConfigError, match="end_to_end"):
         TrainableEncoder(build_encoder("spectral.mfcc40"))

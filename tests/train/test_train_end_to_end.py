@@ -1,7 +1,7 @@
 """training.mode: end_to_end: encoders inside the model, freeze policy, FT=>FRZ, equality with cached mode.
 
-Audio: tiny random models of the real transformers classes (Wav2Vec2Model, HubertModel) saved with
-save_pretrained to a tmp dir; text: the real all-MiniLM-L6-v2 (offline package). Few utterances, 2 epochs.
+Audio: tiny random models of the real transformers classes (Wav2Vec2Model, HubertModel, WhisperModel) saved
+with save_pretrained to a tmp dir; text: the real all-MiniLM-L6-v2 (offline package). Few utterances, 2 epochs.
 """
 
 from __future__ import annotations
@@ -149,6 +149,49 @@ def test_frozen_encoder_end_to_end_equals_cached(corpus: dict[str, Any], tmp_pat
     probs = [f"p_{lab}" for lab in LABELS]
     np.testing.assert_allclose(a[probs].to_numpy(), b[probs].to_numpy(), atol=2e-4)
     assert not e2e.encoder_dir("audio").exists(), "a frozen encoder is referred to, not copied"
+
+
+def _whisper(model: Path) -> dict[str, Any]:
+    return {"audio": {"encoder": {"kind": "whisper_hf", "model": str(model)}, "input": "audio"}}
+
+
+def test_whisper_encoder_fine_tunes_end_to_end_and_frozen_equals_cached(
+    corpus: dict[str, Any], tiny_whisper_dir: Path, tmp_path: Path
+) -> None:
+    """Whisper's encoder through transformers: the unfrozen layers train; frozen, it is cached mode."""
+    from emofuse.encoders import build_encoder
+    from emofuse.serve import Predictor
+    from emofuse.serve.package import export_from_run
+
+    tuning = {"audio": {"freeze": ["feature_encoder"], "freeze_layers": [0], "encoder_lr": 1e-2}}
+    run = _run(corpus, _recipe(_whisper(tiny_whisper_dir), tuning=tuning, max_epochs=1, name="ft"), tmp_path)
+    full = load_file(str(tiny_whisper_dir / "model.safetensors"))
+    before = {k.removeprefix("encoder."): v for k, v in full.items() if k.startswith("encoder.")}
+    after = load_file(str(run.encoder_dir("audio") / "model.safetensors"))  # the encoder alone
+    assert set(before) == set(after)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("layers.1.") for k in changed), "the unfrozen top layer must train"
+    assert not any(k.startswith(("conv1.", "conv2.", "layers.0.", "embed_positions.")) for k in changed)
+    # the fine-tuned encoder builds back from its directory, and its package predicts as the run did
+    reloaded = build_encoder(
+        run.read_config().branches["audio"].encoder | {"model": str(run.encoder_dir("audio"))}
+    )
+    assert torch.equal(reloaded.model.layers[1].fc1.weight, after["layers.1.fc1.weight"])
+    predictor = Predictor.from_pretrained(export_from_run(run.path, tmp_path / "pkg"))
+    frame = pd.read_csv(run.predictions_path)
+    table = corpus["table"].set_index("utterance_id")
+    for row in frame.itertuples():
+        got = predictor.predict_file(table.loc[row.utterance_id, "audio_path"]).probabilities
+        np.testing.assert_allclose(
+            [got[lab] for lab in LABELS], [getattr(row, f"p_{lab}") for lab in LABELS], atol=2e-4
+        )
+    # frozen inside the model = cached features
+    cached = _run(corpus, _recipe(_whisper(tiny_whisper_dir), mode="cached", name="wc"), tmp_path / "c")
+    e2e = _run(corpus, _recipe(_whisper(tiny_whisper_dir), name="we"), tmp_path / "e")
+    probs = [f"p_{lab}" for lab in LABELS]
+    a, b = pd.read_csv(cached.predictions_path), pd.read_csv(e2e.predictions_path)
+    assert list(a["utterance_id"]) == list(b["utterance_id"])
+    np.testing.assert_allclose(a[probs].to_numpy(), b[probs].to_numpy(), atol=2e-4)
 
 
 def test_ft_frz_freezes_the_encoder_at_the_switch(corpus: dict[str, Any], tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensm
 ``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
 ``[256]``, ``silence_ratio`` (silero-vad non-speech ratio, ``[1]``; dict:
 ``{"kind": "silence_ratio", "method": "vad" | "energy" | "vad+energy", "threshold": 0.5}``); GloVe (a local file, never downloaded) only as a dict:
-``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``. A string that starts with ``{``
+``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``; Whisper's encoder through
+transformers (trainable end to end) only as a dict: ``{"kind": "whisper_hf", "model": "<id or dir>"}``. A string that starts with ``{``
 is read as a JSON dict. Dict specs name ``kind`` and every option of that kind's config; a preset may be given
 as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
 """
@@ -29,6 +30,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
     "ssl": ("emofuse.encoders.ssl", "SSLConfig", "SSLEncoder"),
     "whisper": ("emofuse.encoders.whisper", "WhisperConfig", "WhisperEncoder"),
     "whisper_layers": ("emofuse.encoders.whisper_layers", "WhisperLayersConfig", "WhisperLayersEncoder"),
+    "whisper_hf": ("emofuse.encoders.whisper_hf", "WhisperHFConfig", "WhisperHFEncoder"),
     "text": ("emofuse.encoders.text", "TextConfig", "TextEncoder"),
     "speaker": ("emofuse.encoders.speaker", "SpeakerConfig", "SpeakerEncoder"),
     "glove": ("emofuse.encoders.glove", "GloveConfig", "GloveEncoder"),

@@ -130,12 +130,18 @@ class SSLEncoder(Encoder):
             hidden = np.concatenate(parts, axis=1)
         else:
             hidden = self._forward(wave)
-        if self.config.pooling == "mean":
-            hidden = hidden.mean(axis=1, keepdims=True)
-        elif self.config.pooling == "mean_std":
-            hidden = np.concatenate([hidden.mean(axis=1), hidden.std(axis=1)], axis=-1)[:, None, :]
-        if hidden.shape[0] == 1:
+        return pool_layers(hidden, self.config.pooling)
+
+
+def pool_layers(hidden: np.ndarray, pooling: str) -> np.ndarray:
+    """``[L', T, D]`` hidden states -> what the encoder stores: ``[L', T, D]`` / ``[L', 1, D]`` (mean) /
+    ``[L', 1, 2 D]`` (mean_std); one layer drops ``L'`` (``[T, D]``, pooled ``[D]``)."""
+    if pooling == "mean":
+        hidden = hidden.mean(axis=1, keepdims=True)
+    elif pooling == "mean_std":
+        hidden = np.concatenate([hidden.mean(axis=1), hidden.std(axis=1)], axis=-1)[:, None, :]
+    if hidden.shape[0] == 1:
+        hidden = hidden[0]
+        if pooling != "none":
             hidden = hidden[0]
-            if self.config.pooling != "none":
-                hidden = hidden[0]
-        return np.ascontiguousarray(hidden, dtype=np.float32)
+    return np.ascontiguousarray(hidden, dtype=np.float32)

@@ -1,19 +1,20 @@
 """An encoder's Hugging Face model as a trainable ``nn.Module`` (``training.mode: end_to_end``).
 
-:class:`TrainableEncoder` wraps the model of a built :class:`~emofuse.encoders.ssl.SSLEncoder` or
-:class:`~emofuse.encoders.text.TextEncoder` and computes, on a padded batch, what the cached encoder stores
+:class:`TrainableEncoder` wraps the model of a built :class:`~emofuse.encoders.ssl.SSLEncoder`,
+:class:`~emofuse.encoders.whisper_hf.WhisperHFEncoder` or :class:`~emofuse.encoders.text.TextEncoder` and computes, on a padded batch, what the cached encoder stores
 per utterance, so that everything after the encoder (layer weighting, branches, fusion, head) is the same code
 in both modes:
 
 * :meth:`TrainableEncoder.prepare` turns one utterance into the model's input: a waveform ``[N]`` float32 at
-  16 kHz (z-scored when the checkpoint expects it, padded to one receptive field) or token ids ``[T]`` int64
+  16 kHz (z-scored when the checkpoint expects it, padded to one receptive field; Whisper: as is) or token ids ``[T]`` int64
   (``[SIL]`` handled as the cached encoder does).
 * :meth:`TrainableEncoder.forward` takes the padded batch ``x: [B, N]`` float (audio) or ``[B, T]`` int64 (text)
   with ``mask: [B, N] / [B, T]`` bool and returns ``(features, mask)``: ``[B, L', T', D]`` for all-layer
   outputs, ``[B, T', D]`` for one layer, with ``T' = 1`` after pooling, and the frame mask ``[B, T']``; the
   same arrays the cached encoder stores, padded as :func:`emofuse.train.collate.collate` pads them.
 
-Long audio is encoded in one pass here (the cached encoder's ``chunk_s`` windows are for extraction only).
+Long audio is encoded in one pass here (the cached encoder's ``chunk_s`` windows are for extraction only);
+Whisper cuts it into its fixed windows in both modes (:func:`emofuse.encoders.whisper_hf.whisper_hidden_states`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MIN_SAMPLES = 400  # the CNN front end of SSL speech models needs one 25 ms rece
 
 
 class TrainableEncoder(nn.Module):
-    """The model of ``encoder`` (an ``SSLEncoder`` or ``TextEncoder``) as a submodule; see the module doc.
+    """The model of ``encoder`` (``SSLEncoder``, ``WhisperHFEncoder`` or ``TextEncoder``) as a submodule; see the module doc.
 
     Attributes:
         modality: ``"audio"`` or ``"text"``.
@@ -43,11 +44,16 @@ class TrainableEncoder(nn.Module):
         super().__init__()
         from emofuse.encoders.ssl import SSLEncoder
         from emofuse.encoders.text import TextEncoder
+        from emofuse.encoders.whisper_hf import WhisperHFEncoder
 
-        if isinstance(encoder, SSLEncoder):
+        self.whisper = isinstance(encoder, WhisperHFEncoder)
+        self.min_samples = 0 if self.whisper else MIN_SAMPLES
+        if isinstance(encoder, SSLEncoder):  # WhisperHFEncoder is one
             self.modality = "audio"
             self.layer_indices = list(encoder.layer_indices)
             self.normalize = bool(encoder._normalize)
+            if self.whisper:
+                self.register_buffer("mel_filters", encoder.mel_filters.clone(), persistent=False)
         elif isinstance(encoder, TextEncoder):
             self.modality = "text"
             self.tokenizer = encoder.tokenizer
@@ -62,7 +68,7 @@ class TrainableEncoder(nn.Module):
         else:
             raise ConfigError(
                 f"encoder {encoder.encoder_id} ({type(encoder).__name__}) cannot run inside the model; "
-                "end_to_end mode trains ssl and text encoders"
+                "end_to_end mode trains ssl, whisper_hf and text encoders"
             )
         self.config = encoder.config
         self.encoder_id = encoder.encoder_id
@@ -86,8 +92,8 @@ class TrainableEncoder(nn.Module):
         wave = np.asarray(item, dtype=np.float32)
         if self.normalize:
             wave = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
-        if wave.shape[0] < MIN_SAMPLES:
-            wave = np.pad(wave, (0, MIN_SAMPLES - wave.shape[0]))
+        if wave.shape[0] < self.min_samples:
+            wave = np.pad(wave, (0, self.min_samples - wave.shape[0]))
         return np.ascontiguousarray(wave, dtype=np.float32)
 
     @staticmethod
@@ -103,8 +109,9 @@ class TrainableEncoder(nn.Module):
 
     # -----------------------------------------------------------------------------------------------------
     def transformer_layers(self) -> nn.ModuleList:
-        """The model's transformer layers (BERT: ``encoder.layer``; wav2vec2/HuBERT/WavLM: ``encoder.layers``)."""
-        enc = getattr(self.model, "encoder", None)
+        """The model's transformer layers (BERT: ``encoder.layer``; wav2vec2/HuBERT/WavLM: ``encoder.layers``;
+        a Whisper encoder: ``layers``)."""
+        enc = getattr(self.model, "encoder", self.model)
         layers = getattr(enc, "layer", None) or getattr(enc, "layers", None)
         if layers is None:
             raise ConfigError(f"{type(self.model).__name__} has no encoder.layer(s) to freeze")
@@ -117,10 +124,17 @@ class TrainableEncoder(nn.Module):
         return self._forward_audio(x, mask)
 
     def _forward_audio(self, wave: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.model(wave, attention_mask=mask.long(), output_hidden_states=True)
-        states = torch.stack([out.hidden_states[i] for i in self.layer_indices], dim=1)  # [B, L', T, D]
-        lengths = self.model._get_feat_extract_output_lengths(mask.sum(dim=1))
-        frames = torch.arange(states.shape[2], device=states.device)[None, :] < lengths[:, None]
+        if self.whisper:
+            from emofuse.encoders.whisper_hf import whisper_hidden_states
+
+            states, frames = whisper_hidden_states(
+                self.model, self.mel_filters, wave, mask.sum(dim=1), self.layer_indices
+            )
+        else:
+            out = self.model(wave, attention_mask=mask.long(), output_hidden_states=True)
+            states = torch.stack([out.hidden_states[i] for i in self.layer_indices], dim=1)  # [B, L', T, D]
+            lengths = self.model._get_feat_extract_output_lengths(mask.sum(dim=1))
+            frames = torch.arange(states.shape[2], device=states.device)[None, :] < lengths[:, None]
         if self.config.pooling == "mean":
             states, frames = _masked_mean(states, frames)
         if len(self.layer_indices) == 1:

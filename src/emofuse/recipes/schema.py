@@ -40,8 +40,8 @@ from emofuse.transcribe.source import TextSource
 
 InputKind = Literal["audio", "transcript", "asr", "asr_sil", "audio_transcript"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
-#: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL and text models)
-END_TO_END_KINDS = ("ssl", "text")
+#: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL, text and Whisper models)
+END_TO_END_KINDS = ("ssl", "text", "whisper_hf")
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -239,7 +239,7 @@ class TrainingConfig(_Strict):
     """Optimisation.
 
     ``mode``: ``cached`` (encoders frozen, features read from the store) or ``end_to_end`` (the encoders of
-    ``ssl`` / ``text`` branches run inside the model on waveforms / token ids, and train as
+    ``ssl`` / ``whisper_hf`` / ``text`` branches run inside the model on waveforms / token ids, and train as
     ``encoder_tuning[branch]`` says; branches not listed keep a frozen encoder). ``length_bucketing``
     (end_to_end): training batches hold utterances of similar length (less padding), shuffled per epoch.
 

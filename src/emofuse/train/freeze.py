@@ -2,7 +2,7 @@
 
 * :func:`apply_encoder_tuning` sets ``requires_grad`` on a :class:`~emofuse.encoders.trainable.TrainableEncoder`
   from its :class:`~emofuse.recipes.schema.EncoderTuning`: a frozen encoder (``trainable: false``), the
-  CNN ``feature_encoder`` of an SSL speech model, a text model's ``embeddings``, ``freeze_layers``; gradient
+  CNN ``feature_encoder`` of an SSL speech model (Whisper: its two convolutions), a text model's ``embeddings``, ``freeze_layers``; gradient
   checkpointing.
 * :class:`FreezeEncodersAt` is the FT=>FRZ schedule: a Lightning callback that freezes an encoder (and puts it
   in eval mode) at the start of epoch ``freeze_after_epochs``; from then on only the rest of the model trains.
@@ -31,6 +31,8 @@ def apply_encoder_tuning(encoder: Any, tuning: EncoderTuning | None, branch: str
     model = encoder.model
     for p in model.parameters():
         p.requires_grad_(True)
+    if getattr(encoder, "whisper", False):
+        freeze(model.embed_positions)  # Whisper's sinusoidal positions stay fixed, as in transformers
     if tuning is None or not tuning.trainable:
         freeze(model)
         return
@@ -38,6 +40,8 @@ def apply_encoder_tuning(encoder: Any, tuning: EncoderTuning | None, branch: str
     for part in tuning.freeze:
         if part == "feature_encoder":
             cnn = getattr(model, "feature_extractor", None)  # wav2vec2, HuBERT, WavLM, data2vec-audio
+            if getattr(encoder, "whisper", False):
+                cnn = nn.ModuleList([model.conv1, model.conv2])  # Whisper's two-conv front end
             if encoder.modality != "audio" or cnn is None:
                 raise ConfigError(f"{where}.freeze: {type(model).__name__} has no CNN feature encoder")
             freeze(cnn)
