@@ -52,7 +52,13 @@ def test_text_matches_the_cached_encoder(options: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [{"layers": "all"}, {"layers": [-1], "pooling": "mean"}, {"layers": [0, 2]}]
+    "options",
+    [
+        {"layers": "all"},
+        {"layers": [-1], "pooling": "mean"},
+        {"layers": [0, 2]},
+        {"layers": "all", "pooling": "mean_std"},
+    ],
 )
 def test_ssl_matches_the_cached_encoder(tiny_hubert_dir, enc_corpus, options: dict[str, Any]) -> None:
     _, waves = enc_corpus
@@ -68,7 +74,10 @@ def test_ssl_matches_the_cached_encoder(tiny_hubert_dir, enc_corpus, options: di
         np.testing.assert_allclose(_squeeze(got, want), want, atol=1e-4, err_msg=f"item {b}")
 
 
-@pytest.mark.parametrize("options", [{"layers": "all"}, {"layers": [-1], "pooling": "mean"}])
+@pytest.mark.parametrize(
+    "options",
+    [{"layers": "all"}, {"layers": [-1], "pooling": "mean"}, {"layers": "all", "pooling": "mean_std"}],
+)
 def test_whisper_matches_the_cached_encoder_in_one_padded_batch(
     tiny_whisper_dir, enc_corpus, options: dict[str, Any]
 ) -> None:
@@ -80,8 +89,10 @@ def test_whisper_matches_the_cached_encoder_in_one_padded_batch(
     got_all = _batch(trainable, items)  # Whisper windows are independent: batching changes nothing
     for b, (got, wave) in enumerate(zip(got_all, items, strict=True)):
         want = cached.encode(wave)
-        if options["layers"] == "all":
+        if options == {"layers": "all"}:
             assert want.shape == (3, -(-len(wave) // 320), 32)
+        elif options.get("pooling") == "mean_std":
+            assert want.shape == (3, 1, 64)
         np.testing.assert_allclose(_squeeze(got, want), want, atol=1e-4, err_msg=f"item {b}")
 
 

@@ -137,6 +137,8 @@ class TrainableEncoder(nn.Module):
             frames = torch.arange(states.shape[2], device=states.device)[None, :] < lengths[:, None]
         if self.config.pooling == "mean":
             states, frames = _masked_mean(states, frames)
+        elif self.config.pooling == "mean_std":
+            states, frames = _masked_mean_std(states, frames)
         if len(self.layer_indices) == 1:
             states = states[:, 0]
         return states, frames
@@ -184,6 +186,17 @@ def _masked_mean(states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     weights = mask.to(states.dtype)[:, None, :, None]
     mean = (states * weights).sum(dim=2, keepdim=True) / weights.sum(dim=2, keepdim=True).clamp_min(1.0)
     return mean, torch.ones(states.shape[0], 1, dtype=torch.bool, device=states.device)
+
+
+def _masked_mean_std(states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``states [B, L, T, D]``, ``mask [B, T]`` -> mean and (population) standard deviation over real frames,
+    concatenated ``[B, L, 1, 2 D]`` (as the cached ``pooling: mean_std`` stores), and mask ``[B, 1]``."""
+    mean, pooled_mask = _masked_mean(states, mask)
+    weights = mask.to(states.dtype)[:, None, :, None]
+    var = ((states - mean) ** 2 * weights).sum(dim=2, keepdim=True) / weights.sum(
+        dim=2, keepdim=True
+    ).clamp_min(1.0)
+    return torch.cat([mean, var.clamp_min(0.0).sqrt()], dim=-1), pooled_mask
 
 
 __all__ = ["TrainableEncoder"]
