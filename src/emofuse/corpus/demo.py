@@ -18,6 +18,23 @@ Design (why fusion has something to fuse):
 So the audio resolves what the text confuses and vice versa. Speakers are distinct espeak-ng voices and variants, so
 that speaker-independent folds are possible.
 
+What every paper's protocol needs (so that every shipped recipe runs on it, ``emofuse run RECIPE --demo``):
+
+* **Sessions**: speakers are paired as IEMOCAP's are (``Session1`` = spk01 + spk02, ...), so leave-one-session-out
+  and pepino2020's speaker+script folds run.
+* **Scripted and improvised dialogues**: an utterance is scripted when ``(speaker index + k) % 2 == 1`` (about half
+  of them); its script is ``script0<1 + k % 3>_1`` and its sentence is the script's line for that class, drawn once
+  per (script, class) and spoken by every speaker who reads that script (as IEMOCAP's actors share their scripts'
+  lines). Improvised utterances keep their own sentence. The kind of text cue of a script line is drawn as for any
+  sentence, so the words carry the class exactly as in improvised speech.
+* **A predefined split** (``split``: train / dev / test, by session, so by speaker): the last session tests, the one
+  before it is dev (with three sessions or more), the others train (one session: its first speaker trains and
+  its second tests).
+* **Arousal, valence and dominance** on MSP-Podcast's 1..7 scale, computed from what the utterance really carries:
+  arousal from the speed and loudness drawn for its prosody, valence from its words (class word, shared word or
+  none, with the sign of the class's valence) and a little from the pitch range, dominance from loudness and a low
+  pitch; each with N(0, 0.3) rater noise drawn after the prosody (so the audio and text are unchanged).
+
 Outputs in ``out_dir``: ``wav/<utterance_id>.wav`` (16 kHz mono), ``manifest.csv`` (the plain-manifest format:
 utterance_id, audio_path (relative to the manifest), speaker, gender, transcript, label), ``demo.jsonl`` (the emofuse
 utterance table, corpus "demo", absolute paths), ``design.jsonl`` (per utterance: the prosody drawn and which kind of
@@ -42,7 +59,7 @@ from emofuse.hashing import config_hash
 from emofuse.io import atomic_write_json, atomic_write_text, read_json
 from emofuse.synth import espeak_available, speak
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: sessions, shared script lines, a predefined split and A/V/D labels
 LABELS: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
 TABLE_NAME = "demo.jsonl"
 MANIFEST_NAME = "manifest.csv"
@@ -131,6 +148,20 @@ PLAIN_FRAMES: tuple[str, ...] = (
 )
 # How often a sentence holds each kind of text cue (same for every class).
 CUE_PROBS: dict[str, float] = {"specific": 0.50, "shared": 0.30, "plain": 0.20}
+N_SCRIPTS = 3
+# Valence carried by the words: (class word, shared word) per class, in MSP-Podcast points around the middle (4).
+VALENCE_WORDS: dict[str, tuple[float, float]] = {
+    "angry": (-2.0, -1.0),
+    "sad": (-2.0, -1.0),
+    "happy": (2.0, 1.0),
+    "neutral": (0.0, 1.0),
+}
+# Prosody scale for the A/V/D formulas: (mean, sd) over the four classes' distributions.
+SPEED_SCALE = (157.0, 28.0)
+AMPLITUDE_SCALE = (114.0, 35.0)
+PITCH_SCALE = (46.0, 13.0)
+RANGE_VALENCE: dict[str, float] = {"low": -0.3, "medium": 0.0, "x-high": 0.3}
+RATER_NOISE_SD = 0.3
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,58 @@ def _draw_text(label: str, rng: np.random.Generator) -> tuple[str, str, str | No
     words = SPECIFIC_WORDS[label] if kind == "specific" else SHARED_WORDS[label]
     word = str(rng.choice(words))
     return str(rng.choice(FRAMES)).format(t=topic, w=word), kind, word
+
+
+def script_of(speaker_index: int, k: int) -> str | None:
+    """The script an utterance reads (``script0<n>_1``), or None when it is improvised."""
+    if (speaker_index + k) % 2 == 0:
+        return None
+    return f"script{1 + k % N_SCRIPTS:02d}_1"
+
+
+def _script_line(script: str, label: str, seed: int) -> tuple[str, str, str | None]:
+    """The line of ``script`` for class ``label``: the same for every speaker who reads it."""
+    family = int(script.removeprefix("script").split("_")[0])
+    return _draw_text(label, np.random.default_rng([seed, 10_000 + family, LABELS.index(label)]))
+
+
+def session_of(speaker_index: int) -> str:
+    """Speakers are paired into sessions as IEMOCAP's: 0, 1 -> Session1; 2, 3 -> Session2; ..."""
+    return f"Session{speaker_index // 2 + 1}"
+
+
+def split_of(speaker_index: int, n_speakers: int) -> str:
+    """train / dev / test by session: the last session tests, the one before is dev (from three sessions)."""
+    n_sessions = (n_speakers + 1) // 2
+    session = speaker_index // 2
+    if n_sessions == 1:
+        return "train" if speaker_index == 0 else "test"
+    if session == n_sessions - 1:
+        return "test"
+    if n_sessions >= 3 and session == n_sessions - 2:
+        return "dev"
+    return "train"
+
+
+def avd_of(label: str, cue: str, prosody: dict[str, object], rng: np.random.Generator) -> dict[str, float]:
+    """Arousal / valence / dominance (1..7) from what the utterance carries (see the module docstring)."""
+
+    def z(value: object, scale: tuple[float, float]) -> float:
+        return (float(value) - scale[0]) / scale[1]  # type: ignore[arg-type]
+
+    speed, loud = z(prosody["speed_wpm"], SPEED_SCALE), z(prosody["amplitude"], AMPLITUDE_SCALE)
+    pitch = z(prosody["pitch"], PITCH_SCALE)
+    words = {"specific": VALENCE_WORDS[label][0], "shared": VALENCE_WORDS[label][1], "plain": 0.0}[cue]
+    noise = rng.normal(0.0, RATER_NOISE_SD, size=3)
+    values = (
+        4.0 + 0.9 * speed + 0.9 * loud + noise[0],
+        4.0 + words + RANGE_VALENCE[str(prosody["pitch_range"])] + noise[1],
+        4.0 + 1.0 * loud - 0.4 * pitch + noise[2],
+    )
+    return {
+        name: round(float(np.clip(v, 1.0, 7.0)), 2)
+        for name, v in zip(("arousal", "valence", "dominance"), values, strict=True)
+    }
 
 
 def _draw_prosody(
@@ -188,7 +271,8 @@ def plan_demo_corpus(
     """The utterances of a demo corpus (text, voice, prosody, label), without synthesising anything.
 
     Deterministic for ``seed``; each utterance draws from its own stream (seed, speaker, class, index), so an
-    utterance id names the same sentence and prosody in a smaller and in a larger corpus with the same seed.
+    utterance id names the same sentence and prosody in a smaller and in a larger corpus with the same seed
+    (its ``split``, which depends on the number of speakers, is added by :func:`make_demo_corpus`).
     """
     if not 1 <= n_speakers <= len(SPEAKERS):
         raise CorpusError(
@@ -205,6 +289,9 @@ def plan_demo_corpus(
                 rng = np.random.default_rng([seed, s_index, l_index, k])
                 sentence, cue, cue_word = _draw_text(label, rng)
                 prosody = _draw_prosody(label, speed_off, pitch_off, rng)
+                script = script_of(s_index, k)
+                if script is not None:
+                    sentence, cue, cue_word = _script_line(script, label, seed)
                 plan.append(
                     {
                         "utterance_id": f"demo_{speaker}_{label}_{k:02d}",
@@ -215,7 +302,10 @@ def plan_demo_corpus(
                         "transcript": sentence,
                         "text_cue": cue,
                         "cue_word": cue_word,
+                        "session": session_of(s_index),
+                        "script": script,
                         **prosody,
+                        **avd_of(label, cue, prosody, rng),
                     }
                 )
     return plan
@@ -285,14 +375,21 @@ def make_demo_corpus(
             for item in todo:
                 _synthesise(item, wav_dir / f"{item['utterance_id']}.wav", sample_rate_hz)
                 bar.advance(task)
+    speaker_index = {s[0]: i for i, s in enumerate(SPEAKERS)}
     records = [
         {
             "utterance_id": item["utterance_id"],
             "audio_path": str((wav_dir / f"{item['utterance_id']}.wav").resolve()),
             "speaker": item["speaker"],
             "gender": item["gender"],
+            "session": item["session"],
+            "script": item["script"],
             "transcript": item["transcript"],
             "label": item["label"],
+            "arousal": item["arousal"],
+            "valence": item["valence"],
+            "dominance": item["dominance"],
+            "split": split_of(speaker_index[str(item["speaker"])], n_speakers),
         }
         for item in plan
     ]
