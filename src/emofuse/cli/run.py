@@ -6,6 +6,10 @@ Example::
         pepino2020/lf_pt --corpus iemocap.jsonl --splits folds.json --store features/ --out runs/ \\
         --set features.text.encoder.model=minilm --seeds 3
 
+Offline, on the demo corpus (hub models replaced by their offline stand-ins)::
+
+    emofuse run deoliveira2023/audio_hubert deoliveira2023/fusion_hubert --demo --seeds 1
+
 Features come from the store; missing ones are computed first (with a progress bar). Finished runs are
 skipped, so an interrupted command picks up where it stopped.
 """
@@ -22,8 +26,8 @@ def run(
     recipes: list[str] = typer.Argument(
         ..., help="Recipe YAML files or packaged names (e.g. pepino2020/ef_ws).", metavar="RECIPE..."
     ),
-    corpus: Path = typer.Option(
-        ..., "--corpus", help="Utterance table (.jsonl/.csv) from `emofuse corpus export`."
+    corpus: Path | None = typer.Option(
+        None, "--corpus", help="Utterance table (.jsonl/.csv) from `emofuse corpus export` (or --demo)."
     ),
     transcripts: Path | None = typer.Option(
         None, "--transcripts", help="Transcripts table from `emofuse transcribe` (for asr/asr_sil inputs)."
@@ -88,6 +92,24 @@ def run(
         help="Package the model to ship here: the system with the best DEV score (never a test fold), "
         "retrained on all labelled utterances; the package's model card (README.md) says how it was chosen.",
     ),
+    accept_weaker_protocol: bool = typer.Option(
+        False,
+        "--accept-weaker-protocol",
+        help="When the table cannot honour the recipes' protocol (speaker-script without scripts, loso without "
+        "sessions, predefined without a split), run speaker-kfold instead of stopping; the report says so.",
+    ),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Run on the demo corpus (built with espeak-ng in the cache, transcribed when a recipe reads ASR) "
+        "with offline stand-ins for hub models; implies --offline-substitutes.",
+    ),
+    offline_substitutes: bool = typer.Option(
+        False,
+        "--offline-substitutes",
+        help="Replace hub models by offline stand-ins: all-MiniLM-L6-v2 for BERT-family text (and GloVe "
+        "without a vectors file), the Whisper tiny.en encoder for SSL speech models (wav2vec2, HuBERT, ...).",
+    ),
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
     from rich.console import Console
@@ -109,7 +131,31 @@ def run(
             raise ConfigError(f"--logger {unknown[0]!r}: use csv, tensorboard or none")
         overrides = [*overrides, f"training.loggers=[{','.join(k for k in kinds if k != 'none')}]"]
     given = protocol is not None and is_given_protocol(protocol)
-    loaded = load_recipes(recipes, overrides, protocol=None if given else protocol)
+    substitutions: list[str] = []
+    loaded = load_recipes(
+        recipes,
+        overrides,
+        protocol=None if given else protocol,
+        offline_substitutes=demo or offline_substitutes,
+        substitutions=substitutions,
+    )
+    for note in substitutions:
+        console.print(f"[yellow]offline stand-in:[/] {note}", highlight=False)
+    demo_transcripts = None
+    if demo:
+        if corpus is not None:
+            from emofuse.errors import ConfigError
+
+            raise ConfigError("--demo brings its own corpus; drop --corpus (or drop --demo)")
+        from emofuse.train.demo import prepare_demo
+
+        data = prepare_demo(loaded, progress=progress)
+        console.print(f"demo corpus: {data.table_path} ({len(data.table)} utterances)")
+        corpus, demo_transcripts = data.table_path, data.transcripts
+    if corpus is None:
+        from emofuse.errors import ConfigError
+
+        raise ConfigError("give the utterance table with --corpus TABLE, or pass --demo for the demo corpus")
     # a finished grid asked the same again answers from its files (no torch, no training, no report rebuilt)
     fingerprint = grid_fingerprint(
         loaded,
@@ -120,6 +166,7 @@ def run(
             "accept_transcript_settings": accept_transcript_settings,
             "protocol": protocol,
             "test_label_map": test_label_map,
+            "accept_weaker_protocol": accept_weaker_protocol,
         },
     )
     finished = finished_report(out, fingerprint) if export is None else None
@@ -151,7 +198,7 @@ def run(
         folds = _given_folds(table, protocol, loaded[0])
     elif splits is None and protocol is None:
         _warn_paper_protocol(console, loaded, table)
-    trans = None
+    trans = demo_transcripts
     if transcripts is not None:
         from emofuse.transcribe import read_transcripts
 
@@ -172,6 +219,7 @@ def run(
         progress=progress,
         torch_threads=threads,
         workers=workers or grid_workers(loaded, threads),
+        accept_weaker_protocol=accept_weaker_protocol,
     )
     if export is not None:
         from emofuse.serve.honest_export import export_chosen

@@ -320,6 +320,8 @@ def load_recipe(
     overrides: Sequence[str] = (),
     protocol: str | None = None,
     skip_absent_branches: bool = False,
+    offline_substitutes: bool = False,
+    substitutions: list[str] | None = None,
 ) -> Recipe:
     """Read, merge (``extends``), override, and validate a recipe.
 
@@ -328,6 +330,9 @@ def load_recipe(
         overrides: ``key.path=value`` strings (the CLI's ``--set``).
         protocol: name of one of the recipe's ``protocols`` to use instead of its default.
         skip_absent_branches: skip overrides of branches the recipe does not have (see :func:`apply_overrides`).
+        offline_substitutes: replace encoders that need a hub model (or a missing GloVe file) by their offline
+            stand-ins (:mod:`emofuse.recipes.offline`), after the overrides.
+        substitutions: a list that receives one note per replaced encoder.
 
     Raises:
         ConfigError: naming the file and each bad key path, before any work is done.
@@ -348,6 +353,12 @@ def load_recipe(
         raise ConfigError(
             f"{source}: invalid recipe:\n  protocol: {short_repr(data['protocol'])} is not one of the recipe's protocols {known}"
         )
+    if offline_substitutes:
+        from emofuse.recipes.offline import substitute_offline
+
+        notes = substitute_offline(data, str(data.get("name") or source))
+        if substitutions is not None:
+            substitutions.extend(notes)
     data = _apply_aliases(data)
     try:
         return Recipe.model_validate(data)
@@ -356,14 +367,30 @@ def load_recipe(
 
 
 def load_recipes(
-    names: Sequence[str | os.PathLike[str]], overrides: Sequence[str] = (), protocol: str | None = None
+    names: Sequence[str | os.PathLike[str]],
+    overrides: Sequence[str] = (),
+    protocol: str | None = None,
+    *,
+    offline_substitutes: bool = False,
+    substitutions: list[str] | None = None,
 ) -> list[Recipe]:
     """Load several recipes with shared overrides (the CLI). A branch override applies to the recipes that have
-    the branch; one that no recipe has is an error naming it."""
+    the branch; one that no recipe has is an error naming it. ``offline_substitutes`` / ``substitutions``: as
+    :func:`load_recipe`."""
     raw = [_read_with_bases(resolve_recipe_path(n)) for n in names]
     for item in overrides:
         if override_branch(item) is not None and not any(override_applies(d, item) for d in raw):
             raise ConfigError(
                 f"override {item!r} sets branch {override_branch(item)!r}, which none of the recipes has"
             )
-    return [load_recipe(n, overrides, protocol=protocol, skip_absent_branches=True) for n in names]
+    return [
+        load_recipe(
+            n,
+            overrides,
+            protocol=protocol,
+            skip_absent_branches=True,
+            offline_substitutes=offline_substitutes,
+            substitutions=substitutions,
+        )
+        for n in names
+    ]

@@ -282,6 +282,7 @@ def run_experiment(
         from emofuse.train.parallel import check_grid_placement
 
         check_grid_placement(ordered, workers)
+    check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fold_list = _checked_folds(folds, table, ordered[0])
@@ -309,6 +310,18 @@ def run_experiment(
     if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
         return ExperimentResult(out, pd.DataFrame(rows), None, None)
     return _finish(ordered, out, rows, report)
+
+
+def check_models_loadable(recipes: Sequence[Recipe]) -> None:
+    """Raise ``ModelLoadError`` naming the recipe, branch and offline stand-in when a branch's hub model cannot be
+    loaded here (:func:`emofuse.encoders.availability.check_loadable`; one hub probe at most)."""
+    from emofuse.encoders.availability import check_loadable
+
+    for r in recipes:
+        for name, feat in r.features.items():
+            check_loadable(
+                feat.encoder, f"{r.paper + '/' if r.paper else ''}{r.name}: features.{name}.encoder"
+            )
 
 
 def _seed_list(recipe: Recipe, seeds: Sequence[int] | int | None) -> list[int]:
@@ -372,6 +385,7 @@ def _finish(
 __all__ = [
     "ExperimentResult",
     "binned_targets",
+    "check_models_loadable",
     "folds_for",
     "is_complete",
     "order_systems",
