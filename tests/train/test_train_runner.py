@@ -263,3 +263,34 @@ def test_one_run_is_a_function_of_a_picklable_spec(tiny_corpus: Any, tmp_path: P
     assert row["status"] == "trained" and RunDir(row["run_dir"]).is_complete()
     assert RunDir(row["run_dir"]).read_config().fold == fold.name
     assert run_one(pickle.loads(pickle.dumps(spec)))["status"] == "skipped"
+
+
+def test_a_protocol_the_table_cannot_honour_stops_unless_the_weaker_one_is_accepted(
+    tiny_corpus: Any, tmp_path: Path
+) -> None:
+    """pepino2020's speaker+script folds on a table without scripts: an error, or speaker-kfold said in the report."""
+    recipes = [tiny_corpus.recipe("pepino2020/audio", "protocol.k=2")]
+    assert recipes[0].protocol.kind == "speaker-script" and tiny_corpus.table["script"].isna().all()
+    kwargs = dict(seeds=1, encoder_ids=tiny_corpus.encoder_ids, extract_missing=False, progress=False)
+    with pytest.raises(
+        ConfigError, match="speaker-script needs the 'script' column.*--accept-weaker-protocol"
+    ):
+        run_experiment(recipes, tiny_corpus.table, None, tiny_corpus.store, tmp_path / "a", **kwargs)
+    assert not (tmp_path / "a" / "audio").exists()  # stopped before any run
+    result = run_experiment(
+        recipes,
+        tiny_corpus.table,
+        None,
+        tiny_corpus.store,
+        tmp_path / "b",
+        accept_weaker_protocol=True,
+        **kwargs,
+    )
+    assert sorted(result.runs["fold"]) == ["fold1", "fold2"]
+    text = result.report.markdown_path.read_text()
+    assert "Protocol: speaker-kfold (the recipe asks for speaker-script" in text
+    assert json.loads(result.report.json_path.read_text())["notes"][0].startswith("Protocol: speaker-kfold")
+    given = run_experiment(
+        recipes, tiny_corpus.table, tiny_corpus.folds, tiny_corpus.store, tmp_path / "c", **kwargs
+    )
+    assert "Protocol: the folds given" in given.report.markdown_path.read_text()

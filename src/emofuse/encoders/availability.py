@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from emofuse.encoders.registry import KINDS, spec_to_dict
-from emofuse.errors import ModelLoadError
+from emofuse.errors import ConfigError, ModelLoadError
 
 #: The offline text model (the text encoder's default when ``model`` is unset).
 OFFLINE_TEXT_MODEL = "minilm"
@@ -54,8 +54,12 @@ def offline() -> bool:
 
 
 def hub_model(spec: str | Mapping[str, Any]) -> str | None:
-    """The Hugging Face id an encoder spec needs from the hub, or None (offline kinds, local directories)."""
-    d = spec_to_dict(spec)
+    """The Hugging Face id an encoder spec needs from the hub, or None (offline kinds, local directories, and
+    specs that are not valid: building the encoder names what is wrong with them)."""
+    try:
+        d = spec_to_dict(spec)
+    except ConfigError:
+        return None
     kind = d.get("kind")
     model = d.get("model")
     if kind not in ("text", "ssl") or not isinstance(model, str) or not model.strip():
@@ -67,7 +71,10 @@ def hub_model(spec: str | Mapping[str, Any]) -> str | None:
 
 def offline_substitute(spec: str | Mapping[str, Any]) -> dict[str, Any] | None:
     """The offline stand-in of ``spec`` (see the module docstring), or None when ``spec`` is offline already."""
-    d = spec_to_dict(spec)
+    try:
+        d = spec_to_dict(spec)
+    except ConfigError:
+        return None
     kind = d.get("kind")
     if kind == "glove":
         path = d.get("vectors_path")

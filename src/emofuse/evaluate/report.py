@@ -180,6 +180,7 @@ def write_report(
     single_modality: Sequence[str] = (),
     primary_metric: str | None = None,
     title: str = "emofuse results",
+    notes: Sequence[str] = (),
 ) -> Report:
     """Write ``report.md``, ``report.json``, ``per_seed.csv`` (and ``per_fold.csv``) and ``plots/*.png`` to ``out_dir``.
 
@@ -193,6 +194,7 @@ def write_report(
             median ``primary_metric`` is the baseline every other system is t-tested against.
         primary_metric: metric that picks the best single-modality system (default ``uar``, or ``ccc`` for A/V/D).
         title: heading of the markdown report.
+        notes: lines printed under the heading and kept in ``report.json`` (``notes``), e.g. the protocol that ran.
     """
     predictions, per_seed = _load(data)
     out = Path(out_dir)
@@ -291,6 +293,7 @@ def write_report(
     json_path, md_path = out / "report.json", out / "report.md"
     payload = {
         "title": title,
+        "notes": list(notes),
         "task": task,
         "labels": labs if task == "classes" else None,
         "dims": (
@@ -310,10 +313,13 @@ def write_report(
         "plots": {k: [str(p.relative_to(out)) for p in v] for k, v in plots.items()},
     }
     atomic_write_json(json_path, payload)
-    atomic_write_text(
-        md_path,
-        _markdown(title, task, labs, per_seed, summary, metrics, primary, best, comparisons, plots, out),
+    markdown = _markdown(
+        title, task, labs, per_seed, summary, metrics, primary, best, comparisons, plots, out
     )
+    if notes:
+        head, _, rest = markdown.partition("\n")
+        markdown = head + "\n\n" + "\n".join(notes) + "\n" + rest
+    atomic_write_text(md_path, markdown)
     return Report(out, md_path, json_path, task, metrics, summary, per_seed, best, comparisons, plots)
 
 

@@ -90,13 +90,53 @@ def order_systems(recipes: Sequence[Recipe]) -> list[Recipe]:
     return ordered
 
 
-def folds_for(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
+#: What a protocol needs from the table, and the weaker protocol ``accept_weaker_protocol`` falls back to.
+PROTOCOL_NEEDS: dict[str, tuple[str, str]] = {
+    "speaker-script": ("script", "speaker-kfold"),
+    "loso": ("session", "speaker-kfold"),
+    "predefined": ("split", "speaker-kfold"),
+}
+
+
+def protocol_to_run(
+    table: pd.DataFrame, recipe: Recipe, accept_weaker: bool = False
+) -> tuple[str, str | None]:
+    """``(protocol kind that will run, note)``: the recipe's protocol, or with ``accept_weaker`` its weaker fallback.
+
+    A protocol whose column (:data:`PROTOCOL_NEEDS`) is empty in every row cannot be honoured: pepino2020's
+    speaker+script folds on a table without scripts would silently be plain speaker folds.
+
+    Raises:
+        ConfigError: the protocol cannot be honoured and ``accept_weaker`` is False (the message names the
+            column, the fallback and the switch that accepts it).
+    """
+    kind = recipe.protocol.kind
+    need = PROTOCOL_NEEDS.get(kind)
+    if need is None or (need[0] in table.columns and table[need[0]].notna().any()):
+        return kind, None
+    column, weaker = need
+    why = f"protocol {kind} needs the {column!r} column, and the table has no {column} in any row"
+    if not accept_weaker:
+        raise ConfigError(
+            f"{recipe.name}: {why}; add the column, choose another protocol (--protocol / --splits), or accept the "
+            f"weaker {weaker} folds with --accept-weaker-protocol (the report then says so)"
+        )
+    return weaker, f"{why}: ran {weaker} instead (accepted with --accept-weaker-protocol)"
+
+
+def folds_for(
+    folds: Any, table: pd.DataFrame, recipe: Recipe, accept_weaker_protocol: bool = False
+) -> list[Fold]:
     """Folds from a list of :class:`Fold`, a ``SplitFile``, a split file path, or (None) ``recipe.protocol``.
 
-    ``random-kfold`` splits only the utterances that have a target under ``recipe``.
+    ``random-kfold`` splits only the utterances that have a target under ``recipe``. A protocol the table cannot
+    honour is an error, or with ``accept_weaker_protocol`` its weaker fallback (:func:`protocol_to_run`).
     """
     if folds is None:
         p = recipe.protocol
+        kind, _ = protocol_to_run(table, recipe, accept_weaker_protocol)
+        if kind != p.kind:
+            p = p.model_copy(update={"kind": kind})
         source = table
         if p.kind == "random-kfold":
             source = table[table["utterance_id"].astype(str).isin(set(labelled_ids(recipe, table)))]
@@ -131,9 +171,11 @@ def folds_for(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
     return out
 
 
-def _checked_folds(folds: Any, table: pd.DataFrame, recipe: Recipe) -> list[Fold]:
+def _checked_folds(
+    folds: Any, table: pd.DataFrame, recipe: Recipe, accept_weaker_protocol: bool = False
+) -> list[Fold]:
     """:func:`folds_for`, checked to be non-empty and to name only utterances of ``table``."""
-    fold_list = folds_for(folds, table, recipe)
+    fold_list = folds_for(folds, table, recipe, accept_weaker_protocol)
     if not fold_list:
         raise ConfigError("no folds to run")
     known = set(table["utterance_id"])
@@ -248,6 +290,7 @@ def run_experiment(
     on_run_done: Callable[[dict[str, Any]], None] | None = None,
     torch_threads: int | None = None,
     workers: int = 1,
+    accept_weaker_protocol: bool = False,
 ) -> ExperimentResult:
     """Train and evaluate every system over seeds x folds, skipping finished runs, then write the report.
 
@@ -273,6 +316,8 @@ def run_experiment(
         workers: worker processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`); 1 trains
             in this process, one run after another. With more, a script must call this under
             ``if __name__ == "__main__":`` (the workers re-import the main module).
+        accept_weaker_protocol: when the table cannot honour the recipes' protocol (e.g. speaker-script without
+            scripts), run its weaker fallback instead of stopping (:func:`protocol_to_run`); the report says so.
     """
     ordered = [
         reconcile_text_source(r, transcripts, accept_transcript_settings)
@@ -285,7 +330,8 @@ def run_experiment(
     check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fold_list = _checked_folds(folds, table, ordered[0])
+    fold_list = _checked_folds(folds, table, ordered[0], accept_weaker_protocol)
+    protocol_note = _protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
     show = sys.stderr.isatty() if progress is None else progress
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
@@ -309,7 +355,20 @@ def run_experiment(
 
     if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
         return ExperimentResult(out, pd.DataFrame(rows), None, None)
-    return _finish(ordered, out, rows, report)
+    return _finish(ordered, out, rows, report, protocol_note)
+
+
+def _protocol_note(
+    folds: Any, table: pd.DataFrame, recipe: Recipe, fold_list: Sequence[Fold], accept_weaker: bool
+) -> str:
+    """One line for the report: which protocol actually ran, over which folds."""
+    names = ", ".join(f.name for f in fold_list)
+    if folds is not None:
+        what = "the folds given (split file or fold list)"
+    else:
+        kind, note = protocol_to_run(table, recipe, accept_weaker)
+        what = f"{kind}" + (f" (the recipe asks for {recipe.protocol.kind}: {note})" if note else "")
+    return f"Protocol: {what}; {len(fold_list)} fold(s): {names}."
 
 
 def check_models_loadable(recipes: Sequence[Recipe]) -> None:
@@ -353,7 +412,7 @@ def _run_all(
 
 
 def _finish(
-    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool
+    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = ""
 ) -> ExperimentResult:
     """Gather the runs' predictions and write the aggregate report."""
     preds = pd.concat(
@@ -378,7 +437,14 @@ def _finish(
         shown = preds if earlier is None else pd.concat([preds, earlier], ignore_index=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = write_report(shown, out, labels=labels, single_modality=single, title=title)
+            rep = write_report(
+                shown,
+                out,
+                labels=labels,
+                single_modality=single,
+                title=title,
+                notes=[protocol_note] if protocol_note else (),
+            )
     return ExperimentResult(out, pd.DataFrame(rows), rep, preds)
 
 
@@ -389,6 +455,7 @@ __all__ = [
     "folds_for",
     "is_complete",
     "order_systems",
+    "protocol_to_run",
     "reconcile_text_source",
     "run_dir_for",
     "run_experiment",
