@@ -35,7 +35,7 @@ def _batch(nnh):
     return {"audio": xa, "text": xt}, {"audio": ma, "text": mt}
 
 
-@pytest.mark.parametrize("fusion", ["early", "late", "score"])
+@pytest.mark.parametrize("fusion", ["early", "late", "late_scalar", "score"])
 @pytest.mark.parametrize("task", ["classes", "avd"])
 def test_fusion_shapes(fusion: str, task: str, nnh) -> None:
     n_out = 4 if task == "classes" else 3
@@ -78,6 +78,20 @@ def test_late_fusion_is_a_dense_layer_over_concatenated_logits(nnh) -> None:
     logits = torch.cat([out["branch_outputs"]["audio"], out["branch_outputs"]["text"]], -1)
     assert model.fuse.combiner.in_features == 8  # pepino2020: "an 8-dimensional vector"
     torch.testing.assert_close(out["output"], model.fuse.combiner(logits))
+
+
+def test_scalar_late_fusion_weighs_each_system_by_one_scalar(nnh) -> None:
+    model = FusionModel(_branches(), fusion="late_scalar", n_outputs=4).eval()
+    inputs, masks = _batch(nnh)
+    with torch.no_grad():
+        model.fuse.weights.copy_(torch.tensor([0.3, 1.7]))
+        model.fuse.bias.copy_(torch.tensor([0.1, -0.2, 0.0, 0.5]))
+    out = model(inputs, masks)
+    expected = 0.3 * out["branch_outputs"]["audio"] + 1.7 * out["branch_outputs"]["text"] + model.fuse.bias
+    torch.testing.assert_close(out["output"], expected)
+    assert (
+        sum(p.numel() for p in model.fuse.parameters()) == 2 + 4
+    )  # one weight per system, one bias per class
 
 
 def test_score_fusion_outputs_log_of_weighted_probabilities(nnh) -> None:

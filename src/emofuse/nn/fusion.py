@@ -19,6 +19,7 @@ __all__ = [
     "FusionModel",
     "LateFusion",
     "NoFusion",
+    "ScalarLateFusion",
     "ScoreFusion",
     "TaskKind",
 ]
@@ -94,6 +95,22 @@ class LateFusion(Fusion):
         return {"output": self.combiner(torch.cat([branch_outputs[n] for n in self.branch_names], dim=-1))}
 
 
+class ScalarLateFusion(Fusion):
+    """``late_scalar`` (the late-fusion variant pepino2020 tried, Sec. 2.3.2): one learned scalar weight per
+    branch, ``output = sum_k w_k * logits_k + b`` (``w`` ``[K]``, initialised to 1/K; ``b`` ``[C]``), so each
+    system's vote counts as a whole rather than class by class as in ``late``'s dense layer."""
+
+    def __init__(self, branch_names: Sequence[str], *, n_outputs: int, **_: object) -> None:
+        super().__init__(branch_names)
+        k = len(self.branch_names)
+        self.weights = nn.Parameter(torch.full((k,), 1.0 / k))
+        self.bias = nn.Parameter(torch.zeros(n_outputs))
+
+    def forward(self, embedding: Tensor, branch_outputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        stacked = torch.stack([branch_outputs[n] for n in self.branch_names], dim=0)  # [K, B, C]
+        return {"output": (self.weights.view(-1, 1, 1) * stacked).sum(dim=0) + self.bias}
+
+
 class ScoreFusion(Fusion):
     """``score`` (makiuchi2021 Eq. 4): ``p = sum_k w_k softmax(logits_k)`` with fixed weights (a buffer, sum 1).
 
@@ -120,6 +137,7 @@ FUSIONS: dict[str, type[Fusion]] = {
     "none": NoFusion,
     "early": EarlyFusion,
     "late": LateFusion,
+    "late_scalar": ScalarLateFusion,
     "score": ScoreFusion,
 }
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-FusionKind = Literal["none", "early", "late", "score"]
+FusionKind = Literal["none", "early", "late", "late_scalar", "score"]
 TaskKind = Literal["classes", "avd"]
 
 
