@@ -168,8 +168,11 @@ def test_recipes_name_the_papers_models() -> None:
     assert fused.features["audio"].encoder == {
         "kind": "ssl",
         "model": "ntu-spml/distilhubert",
-        "layers": "all",
+        "layers": [-1],  # Table 1: the encoder output, no layer weights
     }
+    layers = load_recipe("deoliveira2023/layers_distilhubert_valence")  # Fig. 2: all layers, one dimension
+    assert layers.features["audio"].encoder["layers"] == "all" and layers.data.avd_names == ["valence"]
+    assert layers.model.branches["audio"].params["layer_mode"] == "softmax"  # weights sum to one
     assert fused.features["text"].encoder["model"] == "huawei-noah/TinyBERT_General_4L_312D"
     sil = load_recipe("perez2022/bert_sil_ccc").features["text"]
     assert sil.input == "asr_sil" and sil.encoder["sil_token"] is True
@@ -268,7 +271,7 @@ def test_deoliveira2023_layer_weights_inferred_and_ccc(corpus: PaperCorpus, tmp_
         "model.head.params.hidden=8",
         "training.lr=0.001",
     ]
-    res = _run(corpus, ["deoliveira2023/fusion_distilhubert"], over, tmp_path)
+    res = _run(corpus, ["deoliveira2023/fusion_distilhubert"], over, tmp_path)  # given [L, T, D] features
     run = Path(res.runs["run_dir"][0])
     cfg = RunDir(run).read_config().model_dump(mode="json")
     # num_layers comes from the [L, T, D] features and is recorded, so a packaged model rebuilds it
@@ -374,3 +377,24 @@ def test_makiuchi2021_score_fusion_tuned_on_dev(corpus: PaperCorpus, tmp_path: P
     fixed = _read(Path(res2.runs["run_dir"].iloc[-1]), "metrics.json")
     assert fixed["score_weights"] == pytest.approx({"speech": 0.375, "text": 0.625})
     assert fixed["score_weights_tuned_on_dev"] is False
+
+
+def test_deoliveira2023_layer_importance_is_one_model_per_dimension(
+    corpus: PaperCorpus, tmp_path: Path
+) -> None:
+    """Fig. 2: frozen all-layer features, weights that sum to one, a valence-only model."""
+    over = [_fake("audio", "fake.ssl3"), "model.head.params.hidden=8", "training.lr=0.01"]
+    res = _run(corpus, ["deoliveira2023/layers_distilhubert_valence"], over, tmp_path)
+    run = Path(res.runs["run_dir"][0])
+    preds = res.predictions
+    assert {"true_valence", "pred_valence"} <= set(preds.columns)
+    assert not {"true_arousal", "true_dominance"} & set(preds.columns)
+    from safetensors.torch import load_file
+
+    from emofuse.train.model import build_model
+
+    cfg = RunDir(run).read_config()
+    model = build_model(cfg.model, dict(cfg.input_dims), len(cfg.output_names))
+    model.load_state_dict(load_file(str(run / "model.safetensors")))
+    weights = model.layer_weights()["audio"]
+    assert weights.shape == (3,) and abs(float(weights.sum()) - 1.0) < 1e-5
