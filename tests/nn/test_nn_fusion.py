@@ -384,3 +384,15 @@ def test_fusions_are_one_table_that_the_recipe_schema_names() -> None:
         dims = {"audio": 36, "text": 24}
         inputs = {n: torch.randn(3, 12, dims[n]) for n in branches}
         assert model(inputs)["output"].shape == (3, 4), name
+
+
+def test_early_fusion_with_several_dense_layers(nnh) -> None:
+    """kumar2021's ablation: dense layers after the concatenation, one per size; `hidden` is the last of them."""
+    model = FusionModel(_branches(), fusion="early", n_outputs=4, hidden=[12, 7]).eval()
+    inputs, masks = _batch(nnh)
+    out = model(inputs, masks)
+    linears = [m for m in model.fuse.head.hidden if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(model.embedding_dim, 12), (12, 7)]
+    assert out["hidden"].shape == (3, 7) and out["output"].shape == (3, 4)
+    with pytest.raises(ValueError, match="class heads only"):
+        FusionModel(_branches(), fusion="early", task="avd", hidden=[12, 7])

@@ -179,7 +179,8 @@ class FusionModel(nn.Module):
         fusion: a name of :data:`FUSIONS` (``none``, ``early``, ``late``, ``score``).
         task: ``"classes"`` (logits over ``n_outputs`` classes) or ``"avd"`` (``n_outputs`` values, default 3).
         n_outputs: number of classes, or of regression outputs.
-        hidden: hidden size of the early-fusion head (pepino2020: 128; kumar2021: 600; ``"same"``: the size
+        hidden: hidden size of the early-fusion head (pepino2020: 128; kumar2021: 600; a list ``[600, 400]``: one
+            dense layer per size, kumar2021's ablation; ``"same"``: the size
             of the concatenated embedding, perez2022's "dense layer that has the same input/output shape";
             None: no hidden layer).
         dropout: dropout after that hidden layer (perez2022: 0.5; deoliveira2023: 0.1).
@@ -198,7 +199,7 @@ class FusionModel(nn.Module):
         fusion: str = "early",
         task: TaskKind = "classes",
         n_outputs: int | None = None,
-        hidden: int | Literal["same"] | None = 128,
+        hidden: int | Sequence[int] | Literal["same"] | None = 128,
         dropout: float = 0.0,
         score_weights: Mapping[str, float] | Sequence[float] | None = None,
         head_hidden: int | None = None,
@@ -226,7 +227,11 @@ class FusionModel(nn.Module):
         self.embedding_dim = sum(dims.values())
 
         if isinstance(hidden, str) and hidden != "same":
-            raise ValueError(f"hidden must be an int, 'same' or None; got {hidden!r}")
+            raise ValueError(f"hidden must be an int, a list of ints, 'same' or None; got {hidden!r}")
+        if task == "avd" and isinstance(hidden, Sequence) and not isinstance(hidden, str):
+            raise ValueError(
+                "a list of hidden sizes is for class heads only; the A/V/D FFN has one hidden layer"
+            )
         fusion_hidden = self.embedding_dim if hidden == "same" else hidden
 
         def make_head(in_dim: int, hid: int | None, drop: float) -> nn.Module:

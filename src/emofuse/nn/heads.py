@@ -6,6 +6,8 @@ rule lives in :mod:`emofuse.binning` (outside ``nn``, which imports nothing of e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from emofuse.nn.branches import Activation, make_activation
@@ -18,14 +20,16 @@ class ClassHead(nn.Module):
 
     ``hidden=None``: one linear layer (pepino2020 single-modality output layers L_T5 / L_A4, late fusion).
     ``hidden=H``: Linear(in, H) -> activation -> dropout -> Linear(H, C) (pepino2020 early fusion: 128 + ReLU;
-    kumar2021: 600; perez2022: H = in_dim, dropout 0.5). ``forward_hidden`` also returns the hidden layer.
+    kumar2021: 600; perez2022: H = in_dim, dropout 0.5). ``hidden=[H1, H2, ...]``: one such dense layer per size
+    (kumar2021's ablation of 2 vs 3 dense layers after concatenation). ``forward_hidden`` also returns the last
+    hidden layer (the second-last layer of the model).
     """
 
     def __init__(
         self,
         in_dim: int,
         n_classes: int,
-        hidden: int | None = None,
+        hidden: int | Sequence[int] | None = None,
         dropout: float = 0.0,
         activation: Activation = "relu",
     ) -> None:
@@ -34,11 +38,13 @@ class ClassHead(nn.Module):
             raise ValueError(f"n_classes must be >= 1; got {n_classes}")
         self.in_dim = in_dim
         self.n_outputs = n_classes
-        if hidden:
-            self.hidden: nn.Module | None = nn.Sequential(
-                nn.Linear(in_dim, hidden), make_activation(activation), nn.Dropout(dropout)
-            )
-            self.out = nn.Linear(hidden, n_classes)
+        sizes = [hidden] if isinstance(hidden, int) else list(hidden or [])
+        if sizes:
+            layers: list[nn.Module] = []
+            for size_in, size in zip([in_dim, *sizes[:-1]], sizes, strict=True):
+                layers += [nn.Linear(size_in, size), make_activation(activation), nn.Dropout(dropout)]
+            self.hidden: nn.Module | None = nn.Sequential(*layers)
+            self.out = nn.Linear(sizes[-1], n_classes)
         else:
             self.hidden = None
             self.drop = nn.Dropout(dropout)

@@ -66,7 +66,7 @@ def prepare_demo(
     asr = [r for r in recipes if any(f.input in ASR_INPUTS for f in r.features.values())]
     if not asr:
         return DemoData(table_path, table, None)
-    sources = {r.text_source for r in asr}
+    sources = {r.text_source.model_dump_json() for r in asr}
     if len(sources) > 1:
         raise ConfigError(
             "the recipes read ASR transcripts made with different text_source settings "
