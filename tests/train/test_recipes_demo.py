@@ -82,3 +82,44 @@ def test_every_shipped_recipe_runs_on_the_demo_corpus(names: list[str], demo: Pa
     metric = "uar" if recipes[0].data.task == "classes" else f"ccc_{recipes[0].data.avd_names[0]}"
     for system, per_metric in result.report.summary.items():
         assert math.isfinite(per_metric[metric]["median"]), (system, metric)
+
+
+def test_pepino2020_fold_criteria_study_on_the_demo_corpus(demo: Path) -> None:
+    """Fig. 2: RAND shares speakers, SP shares scripts but no speaker, SP&SC shares neither; the report says which."""
+    from emofuse.corpus.leaks import LeakWarning, check_leaks
+    from emofuse.encoders import FeatureStore
+    from emofuse.recipes import load_recipe
+    from emofuse.train.demo import prepare_demo
+    from emofuse.train.runner import folds_for, run_experiment
+
+    recipes = {
+        p: load_recipe("pepino2020/folds_text_small", TINY, protocol=p, offline_substitutes=True)
+        for p in ("rand", "sp", "spsc")
+    }
+    data = prepare_demo(
+        list(recipes.values()),
+        demo / "corpus",
+        n_speakers=4,
+        utterances_per_speaker_per_class=2,
+        progress=False,
+    )
+    shared = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LeakWarning)
+        for p, r in recipes.items():
+            leaks = check_leaks(data.table, folds_for(None, data.table, r))
+            shared[p] = (
+                any(f.speakers for f in leaks.folds),
+                any(f.scripts for f in leaks.folds),
+            )
+            result = run_experiment(
+                [r],
+                data.table,
+                None,
+                FeatureStore(demo / "features"),
+                demo / "folds" / p,
+                seeds=1,
+                progress=False,
+            )
+            assert f"Protocol: {r.protocol.kind};" in result.report.markdown_path.read_text()
+    assert shared == {"rand": (True, True), "sp": (False, True), "spsc": (False, False)}
