@@ -190,6 +190,8 @@ def test_embeddings_of_one_run(experiment: dict[str, Path], tmp_path: Path) -> N
             head(torch.as_tensor(emb.layers["embedding"], dtype=torch.float32)), dim=-1
         ).numpy()
     assert np.allclose(probs, preds[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=1e-4)
+    # the output (softmax) layer is offered too (kumar2021 Table 5's last column)
+    assert np.allclose(emb.layers["output"], probs, atol=1e-5)
 
 
 def test_embeddings_of_an_experiment_average_the_folds(experiment: dict[str, Path], tmp_path: Path) -> None:

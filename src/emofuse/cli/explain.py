@@ -74,8 +74,8 @@ def embeddings(
     layer: str = typer.Option(
         "embedding",
         "--layer",
-        help="Which representation: embedding (the fused branch embeddings), hidden (the fusion head's hidden "
-        "layer), or a branch name.",
+        help="Which representation: embedding (the fused branch embeddings: kumar2021's third-last layer), hidden "
+        "(the fusion head's hidden layer: the second-last), output (the softmax layer), or a branch name.",
     ),
 ) -> None:
     """kumar2021's intersection matrix and the PCA plot of a run's test embeddings."""

@@ -161,8 +161,9 @@ class RunEmbeddings:
         labels: ``[N]`` true class names (from ``predictions.csv``).
         classes: class names in output order.
         layers: ``{layer name: [N, E]}``: ``embedding`` (the concatenated branch embeddings that the fusion
-            reads), one entry per branch (its pooled embedding, a slice of ``embedding``) and ``hidden`` (the
-            early-fusion head's hidden layer) when the model has one.
+            reads), one entry per branch (its pooled embedding, a slice of ``embedding``), ``hidden`` (the
+            early-fusion head's hidden layer) when the model has one, and ``output`` ``[N, C]`` (the softmax
+            layer: class probabilities).
         fold: the fold's name.
     """
 
@@ -258,6 +259,11 @@ def run_embeddings(
                 offset += width
             if "hidden" in out:
                 collected.setdefault("hidden", []).append(out["hidden"].float().numpy())
+            # the output layer (kumar2021 Table 5's last column): class probabilities, or the A/V/D values
+            output = out["output"].float()
+            if config.get("task", "classes") == "classes":
+                output = torch.softmax(output, dim=-1)
+            collected.setdefault("output", []).append(output.numpy())
     layers = {k: np.concatenate(v, axis=0).astype(np.float64) for k, v in collected.items()}
     if len(network.branch_names) == 1:  # the single branch's embedding *is* the embedding
         layers.pop(network.branch_names[0], None)
