@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from emofuse.corpus.protocols import Fold, make_folds, read_splits
+from emofuse.corpus.protocols import REQUIRED_COLUMNS, Fold, make_folds, read_splits
 from emofuse.errors import ConfigError, CorpusError
 from emofuse.recipes.schema import Recipe
 from emofuse.train.data import FeatureCache
@@ -90,12 +90,21 @@ def order_systems(recipes: Sequence[Recipe]) -> list[Recipe]:
     return ordered
 
 
-#: What a protocol needs from the table, and the weaker protocol ``accept_weaker_protocol`` falls back to.
-PROTOCOL_NEEDS: dict[str, tuple[str, str]] = {
-    "speaker-script": ("script", "speaker-kfold"),
-    "loso": ("session", "speaker-kfold"),
-    "predefined": ("split", "speaker-kfold"),
+#: The weaker protocol ``accept_weaker_protocol`` falls back to when the table cannot honour the recipe's.
+WEAKER_PROTOCOL: dict[str, str] = {
+    "speaker-script": "speaker-kfold",
+    "loso": "speaker-kfold",
+    "predefined": "speaker-kfold",
 }
+#: Columns loso / predefined check inside their own fold functions (the others: ``protocols.REQUIRED_COLUMNS``).
+_OWN_COLUMNS: dict[str, tuple[str, ...]] = {"loso": ("session",), "predefined": ("split",)}
+
+
+def _missing_column(table: pd.DataFrame, kind: str) -> str | None:
+    for column in (*REQUIRED_COLUMNS.get(kind, ()), *_OWN_COLUMNS.get(kind, ())):
+        if column not in table.columns or table[column].isna().all():
+            return column
+    return None
 
 
 def protocol_to_run(
@@ -103,18 +112,18 @@ def protocol_to_run(
 ) -> tuple[str, str | None]:
     """``(protocol kind that will run, note)``: the recipe's protocol, or with ``accept_weaker`` its weaker fallback.
 
-    A protocol whose column (:data:`PROTOCOL_NEEDS`) is empty in every row cannot be honoured: pepino2020's
-    speaker+script folds on a table without scripts would silently be plain speaker folds.
+    A protocol whose column is empty in every row cannot be honoured: pepino2020's speaker+script folds on a
+    table without scripts would silently be plain speaker folds.
 
     Raises:
         ConfigError: the protocol cannot be honoured and ``accept_weaker`` is False (the message names the
             column, the fallback and the switch that accepts it).
     """
     kind = recipe.protocol.kind
-    need = PROTOCOL_NEEDS.get(kind)
-    if need is None or (need[0] in table.columns and table[need[0]].notna().any()):
-        return kind, None
-    column, weaker = need
+    column = _missing_column(table, kind)
+    if column is None or kind not in WEAKER_PROTOCOL:
+        return kind, None  # (a column the fallback needs too is make_folds' error to name)
+    weaker = WEAKER_PROTOCOL[kind]
     why = f"protocol {kind} needs the {column!r} column, and the table has no {column} in any row"
     if not accept_weaker:
         raise ConfigError(
