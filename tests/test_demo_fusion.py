@@ -1,12 +1,14 @@
 """On the demo corpus, fusion beats both single modalities in uar (issue 5).
 
-The setting is the quickstart's corpus (8 espeak-ng speakers x 4 classes x 6 = 192 utterances, 4 speaker-independent
-folds) and the pepino2020 recipes with the offline MiniLM text encoder, trained 10 epochs of batch 16, one seed. To
-keep CI short the text branch reads the corpus's own transcripts (as pepino2020 does on IEMOCAP) instead of Whisper's,
-which saves the two minutes of ASR; the quickstart itself uses Whisper (its margins are in the README).
+The setting is the quickstart's corpus (8 espeak-ng speakers x 4 classes x 6 = 192 utterances) under pepino2020's own
+folds, by speaker and script (4 sessions; the demo's scripted lines repeat across speakers as IEMOCAP's do, so plain
+speaker folds would let the text model learn the test lines), and the pepino2020 recipes with the offline MiniLM text
+encoder, trained 10 epochs of batch 16, one seed. To keep CI short the text branch reads the corpus's own transcripts
+(as pepino2020 does on IEMOCAP) instead of Whisper's, which saves the two minutes of ASR.
 
-Measured on 2 quiet cores (seed 0, 89 s): uar audio 0.615, text 0.688, EF-CS 0.766, LF-PT 0.766, i.e. each fusion beats
-the best single modality by +0.078; the assertion asks for +0.03.
+Measured (demo version 2, seed 0, 288 s at load 6-8 on 2 shared cores): uar audio 0.539, text 0.633, EF-CS 0.711,
+LF-PT 0.688, i.e. +0.078 / +0.055 over the best single modality; the assertion asks for +0.03. (With speaker folds
+instead: text 0.812, EF-CS 0.823, LF-PT 0.828: the memorised script lines leave fusion little to add.)
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ MARGIN = 0.03
 
 def test_fusion_beats_both_single_modalities_on_the_demo_corpus(tmp_path: Path) -> None:
     from emofuse.corpus.demo import make_demo_corpus
-    from emofuse.corpus.leaks import LeakWarning
+    from emofuse.corpus.leaks import LeakWarning, check_leaks
     from emofuse.corpus.protocols import make_folds
     from emofuse.corpus.table import read_table
     from emofuse.encoders import FeatureStore
@@ -42,11 +44,14 @@ def test_fusion_beats_both_single_modalities_on_the_demo_corpus(tmp_path: Path) 
         )
     )
     with warnings.catch_warnings():
-        # template sentences repeat across speakers (as scripts do); speakers never cross (strict=True)
+        # pepino2020's own folds (SP&SC): by session, script 3 only tested, the other scripts only trained, so the
+        # text models cannot learn the test scripts' lines (speaker folds would let them: the demo's scripted lines
+        # repeat across speakers as IEMOCAP's do); template sentences still repeat (a warning, not an error)
         warnings.simplefilter("ignore", LeakWarning)
-        folds = make_folds(
-            table, "speaker-kfold", n_folds=4, seed=0, dev_fraction=0.0, check=True, strict=True
-        )
+        folds = make_folds(table, "speaker-script", seed=0, dev_fraction=0.0, check=True, strict=True)
+    assert len(folds) == 4 and not any(
+        f.speakers or f.scripts for f in check_leaks(table, folds, warn=False).folds
+    )
     train = ["training.max_epochs=10", "training.batch_size=16"]
     text = ["features.text.encoder.model=minilm", "features.text.input=transcript"]
     recipes = [
