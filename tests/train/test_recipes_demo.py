@@ -12,6 +12,7 @@ import math
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from emofuse.synth import espeak_available
@@ -27,11 +28,14 @@ TINY = ["training.max_epochs=1", "training.batch_size=8", "protocol.k=2"]
 
 def _groups() -> list[list[str]]:
     """The shipped recipes grouped as one `emofuse run` each: same task, labels and protocol."""
+    from emofuse.encoders.availability import hub_model
     from emofuse.recipes import list_recipes, load_recipe
 
     groups: dict[str, list[str]] = {}
     for name in list_recipes():
         r = load_recipe(name, offline_substitutes=True)
+        if any(hub_model(f.encoder) for f in r.features.values()):
+            continue  # fine-tuned SSL: no offline stand-in (test_fine_tuned_ssl_recipes_stop_before_any_work)
         key = f"{r.paper}|{r.data.task}|{r.data.labels}|{r.data.avd_names}|{r.protocol.model_dump_json()}"
         groups.setdefault(key, []).append(name)
     return list(groups.values())
@@ -123,3 +127,26 @@ def test_pepino2020_fold_criteria_study_on_the_demo_corpus(demo: Path) -> None:
             )
             assert f"Protocol: {r.protocol.kind};" in result.report.markdown_path.read_text()
     assert shared == {"rand": (True, True), "sp": (False, True), "spsc": (False, False)}
+
+
+def test_fine_tuned_ssl_recipes_stop_before_any_work(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No offline SSL model can be fine-tuned: those recipes name their model and stop before folds or features."""
+    import emofuse.encoders.availability as availability
+    from emofuse.encoders import FeatureStore
+    from emofuse.encoders.availability import hub_model
+    from emofuse.errors import ModelLoadError
+    from emofuse.recipes import list_recipes, load_recipe
+    from emofuse.train.runner import run_experiment
+
+    monkeypatch.setenv("EMOFUSE_OFFLINE", "1")
+    monkeypatch.setattr(availability, "is_cached", lambda model_id: False)
+    left = [
+        r
+        for r in (load_recipe(n, offline_substitutes=True) for n in list_recipes())
+        if any(hub_model(f.encoder) for f in r.features.values())
+    ]
+    assert left and all(r.training.mode == "end_to_end" for r in left)
+    for r in left:
+        with pytest.raises(ModelLoadError, match="is not in the local Hugging Face cache"):
+            run_experiment([r], pd.DataFrame(), None, FeatureStore(demo / "unused"), demo / "ft" / r.name)
+        assert not (demo / "ft" / r.name).exists()
