@@ -30,14 +30,14 @@ from typing import Any
 
 import pandas as pd
 
-from emofuse.corpus.protocols import REQUIRED_COLUMNS, Fold, make_folds, read_splits
-from emofuse.errors import ConfigError, CorpusError
+from emofuse.errors import ConfigError
 from emofuse.recipes.schema import Recipe
 from emofuse.train.data import FeatureCache
 from emofuse.train.features import FeaturePlan, spec_key
+from emofuse.train.folds import checked_folds, protocol_note
 from emofuse.train.rundir import RunDir
 from emofuse.train.steps import RunSpec, run_one
-from emofuse.train.targets import binned_targets, labelled_ids
+from emofuse.train.targets import binned_targets
 
 ASR_INPUTS = ("asr", "asr_sil")
 
@@ -88,114 +88,6 @@ def order_systems(recipes: Sequence[Recipe]) -> list[Recipe]:
     for r in recipes:
         visit(r, ())
     return ordered
-
-
-#: The weaker protocol ``accept_weaker_protocol`` falls back to when the table cannot honour the recipe's.
-WEAKER_PROTOCOL: dict[str, str] = {
-    "speaker-script": "speaker-kfold",
-    "loso": "speaker-kfold",
-    "predefined": "speaker-kfold",
-}
-#: Columns loso / predefined check inside their own fold functions (the others: ``protocols.REQUIRED_COLUMNS``).
-_OWN_COLUMNS: dict[str, tuple[str, ...]] = {"loso": ("session",), "predefined": ("split",)}
-
-
-def _missing_column(table: pd.DataFrame, kind: str) -> str | None:
-    for column in (*REQUIRED_COLUMNS.get(kind, ()), *_OWN_COLUMNS.get(kind, ())):
-        if column not in table.columns or table[column].isna().all():
-            return column
-    return None
-
-
-def protocol_to_run(
-    table: pd.DataFrame, recipe: Recipe, accept_weaker: bool = False
-) -> tuple[str, str | None]:
-    """``(protocol kind that will run, note)``: the recipe's protocol, or with ``accept_weaker`` its weaker fallback.
-
-    A protocol whose column is empty in every row cannot be honoured: pepino2020's speaker+script folds on a
-    table without scripts would silently be plain speaker folds.
-
-    Raises:
-        ConfigError: the protocol cannot be honoured and ``accept_weaker`` is False (the message names the
-            column, the fallback and the switch that accepts it).
-    """
-    kind = recipe.protocol.kind
-    column = _missing_column(table, kind)
-    if column is None or kind not in WEAKER_PROTOCOL:
-        return kind, None  # (a column the fallback needs too is make_folds' error to name)
-    weaker = WEAKER_PROTOCOL[kind]
-    why = f"protocol {kind} needs the {column!r} column, and the table has no {column} in any row"
-    if not accept_weaker:
-        raise ConfigError(
-            f"{recipe.name}: {why}; add the column, choose another protocol (--protocol / --splits), or accept the "
-            f"weaker {weaker} folds with --accept-weaker-protocol (the report then says so)"
-        )
-    return weaker, f"{why}: ran {weaker} instead (accepted with --accept-weaker-protocol)"
-
-
-def folds_for(
-    folds: Any, table: pd.DataFrame, recipe: Recipe, accept_weaker_protocol: bool = False
-) -> list[Fold]:
-    """Folds from a list of :class:`Fold`, a ``SplitFile``, a split file path, or (None) ``recipe.protocol``.
-
-    ``random-kfold`` splits only the utterances that have a target under ``recipe``. A protocol the table cannot
-    honour is an error, or with ``accept_weaker_protocol`` its weaker fallback (:func:`protocol_to_run`).
-    """
-    if folds is None:
-        p = recipe.protocol
-        kind, _ = protocol_to_run(table, recipe, accept_weaker_protocol)
-        if kind != p.kind:
-            p = p.model_copy(update={"kind": kind})
-        source = table
-        if p.kind == "random-kfold":
-            source = table[table["utterance_id"].astype(str).isin(set(labelled_ids(recipe, table)))]
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            try:
-                return make_folds(
-                    source,
-                    p.kind,
-                    n_folds=p.k or 5,
-                    seed=p.seed,
-                    dev_fraction=p.dev_fraction,
-                    test_scripts=p.test_scripts,
-                    check=True,
-                    strict=p.strict_leaks,
-                )
-            except CorpusError as exc:  # name the switch of `emofuse run`, not `corpus split`'s --strict
-                if "drop --strict" not in str(exc):
-                    raise
-                name = recipe.protocol_name
-                switch = (
-                    f"--set protocols.{name}.strict_leaks=false" if name else "protocol.strict_leaks: false"
-                )
-                raise CorpusError(
-                    str(exc).replace("drop --strict to only warn", f"pass {switch} to only warn")
-                ) from None
-    if isinstance(folds, str | Path):
-        return list(read_splits(folds).folds)
-    out = list(folds.folds) if hasattr(folds, "folds") else list(folds)
-    if not all(isinstance(f, Fold) for f in out):
-        raise ConfigError("folds must be Fold objects, a SplitFile or the path of a split file")
-    return out
-
-
-def _checked_folds(
-    folds: Any, table: pd.DataFrame, recipe: Recipe, accept_weaker_protocol: bool = False
-) -> list[Fold]:
-    """:func:`folds_for`, checked to be non-empty and to name only utterances of ``table``."""
-    fold_list = folds_for(folds, table, recipe, accept_weaker_protocol)
-    if not fold_list:
-        raise ConfigError("no folds to run")
-    known = set(table["utterance_id"])
-    for f in fold_list:
-        unknown = [u for u in (*f.train, *f.dev, *f.test) if u not in known]
-        if unknown:
-            raise ConfigError(
-                f"fold {f.name!r} names {len(unknown)} utterance(s) that the corpus table lacks "
-                f"(e.g. {unknown[:5]}); the split file does not belong to this table"
-            )
-    return fold_list
 
 
 def reconcile_text_source(recipe: Recipe, transcripts: pd.DataFrame | None, accept: bool = False) -> Recipe:
@@ -306,41 +198,27 @@ def run_experiment(
     Args:
         recipes: one recipe or several (the systems); they must share the task and labels.
         table: the utterance table (``emofuse.corpus``).
-        folds: a list of ``Fold``, a ``SplitFile``, the path of a split file, or None (made from the first
-            recipe's protocol block with ``emofuse.corpus.protocols.make_folds``).
+        folds: ``Fold`` list, ``SplitFile``, split-file path, or None (from the recipes' protocol block).
         store: an ``emofuse.encoders.FeatureStore``.
         out_dir: output directory (see the module docstring).
         seeds: seed list or count (default: each recipe's ``training.seeds``).
-        transcripts: transcripts table for ``asr`` / ``asr_sil`` inputs (its text source is checked against
-            each recipe's, see the module docstring).
+        transcripts: transcripts table for ``asr`` / ``asr_sil`` inputs (text source checked: module docstring).
         accept_transcript_settings: train on the transcripts' text source when it differs from a recipe's.
-        encoder_ids: ``{spec: encoder_id}`` known up front (spec strings, dict specs as sorted JSON); other
-            encoders are built once to learn their id.
+        encoder_ids: ``{spec: encoder_id}`` known up front (dict specs as sorted JSON); others are built once.
         extract_missing: compute missing features (else a missing entry is an error).
         progress: rich progress over runs (default: when stderr is a terminal).
         report: write the aggregate report when done.
         on_run_done: called with each finished run's row (tests use it to interrupt a run).
-        torch_threads: CPU threads for torch during this call (small models train fastest on 1; default:
-            torch's own setting); with ``workers > 1``, per worker (default 1).
-        workers: worker processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`); 1 trains
-            in this process, one run after another. With more, a script must call this under
-            ``if __name__ == "__main__":`` (the workers re-import the main module).
-        accept_weaker_protocol: when the table cannot honour the recipes' protocol (e.g. speaker-script without
-            scripts), run its weaker fallback instead of stopping (:func:`protocol_to_run`); the report says so.
+        torch_threads: torch CPU threads (default: torch's own; with ``workers > 1``, per worker, default 1).
+        workers: processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`; scripts need
+            an ``if __name__ == "__main__":`` guard); 1 trains here, one run after another.
+        accept_weaker_protocol: run the protocol's weaker fallback when the table cannot honour it
+            (:func:`emofuse.train.folds.protocol_to_run`); the report says so.
     """
-    ordered = [
-        reconcile_text_source(r, transcripts, accept_transcript_settings)
-        for r in _check_recipes(recipes, folds)
-    ]
-    if workers > 1:  # before any extraction: a grid of DDP runs is refused at once
-        from emofuse.train.parallel import check_grid_placement
-
-        check_grid_placement(ordered, workers)
-    check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fold_list = _checked_folds(folds, table, ordered[0], accept_weaker_protocol)
-    protocol_note = _protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
+    ordered = _checked_systems(recipes, folds, transcripts, accept_transcript_settings, workers)
+    (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)
+    fold_list = checked_folds(folds, table, ordered[0], accept_weaker_protocol)
+    note = protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
     show = sys.stderr.isatty() if progress is None else progress
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
@@ -351,33 +229,40 @@ def run_experiment(
         for s in _seed_list(r, seeds)
         for i, f in enumerate(fold_list)
     ]
+    rows = _train(specs, store, workers, torch_threads, progress, show, on_run_done)
+    return _finish(ordered, out, rows, report, note)
+
+
+def _checked_systems(
+    recipes: Recipe | Sequence[Recipe],
+    folds: Any,
+    transcripts: pd.DataFrame | None,
+    accept: bool,
+    workers: int,
+) -> list[Recipe]:
+    """Every check that needs no features, before any work: recipes, text source, grid placement, models."""
+    ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
+    if workers > 1:  # a grid of DDP runs is refused at once
+        from emofuse.train.parallel import check_grid_placement
+
+        check_grid_placement(ordered, workers)
+    check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
+    return ordered
+
+
+def _train(
+    specs: list[RunSpec], store: Any, workers: int, torch_threads: int | None, progress: bool | None, show: bool,
+    on_run_done: Callable[[dict[str, Any]], None] | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run every spec: in ``workers`` processes (:func:`emofuse.train.parallel.run_grid`) or in this one."""
     if workers > 1 and len(specs) > 1:
         from emofuse.train.parallel import run_grid
 
-        rows = run_grid(
+        return run_grid(
             specs, workers=workers, threads=torch_threads or 1, progress=progress, on_run_done=on_run_done
         )
-    else:
-        with _torch_thread_count(torch_threads):
-            rows = _run_all(specs, FeatureCache(store), show, on_run_done)
-    from emofuse.train.fit import is_rank_zero
-
-    if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
-        return ExperimentResult(out, pd.DataFrame(rows), None, None)
-    return _finish(ordered, out, rows, report, protocol_note)
-
-
-def _protocol_note(
-    folds: Any, table: pd.DataFrame, recipe: Recipe, fold_list: Sequence[Fold], accept_weaker: bool
-) -> str:
-    """One line for the report: which protocol actually ran, over which folds."""
-    names = ", ".join(f.name for f in fold_list)
-    if folds is not None:
-        what = "the folds given (split file or fold list)"
-    else:
-        kind, note = protocol_to_run(table, recipe, accept_weaker)
-        what = f"{kind}" + (f" (the recipe asks for {recipe.protocol.kind}: {note})" if note else "")
-    return f"Protocol: {what}; {len(fold_list)} fold(s): {names}."
+    with _torch_thread_count(torch_threads):
+        return _run_all(specs, FeatureCache(store), show, on_run_done)
 
 
 def check_models_loadable(recipes: Sequence[Recipe]) -> None:
@@ -423,7 +308,11 @@ def _run_all(
 def _finish(
     ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = ""
 ) -> ExperimentResult:
-    """Gather the runs' predictions and write the aggregate report."""
+    """Gather the runs' predictions and write the aggregate report (rank 0 only under DDP)."""
+    from emofuse.train.fit import is_rank_zero
+
+    if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
+        return ExperimentResult(out, pd.DataFrame(rows), None, None)
     preds = pd.concat(
         [
             pd.read_csv(RunDir(r["run_dir"]).predictions_path, dtype={"utterance_id": str, "fold": str})
@@ -461,10 +350,8 @@ __all__ = [
     "ExperimentResult",
     "binned_targets",
     "check_models_loadable",
-    "folds_for",
     "is_complete",
     "order_systems",
-    "protocol_to_run",
     "reconcile_text_source",
     "run_dir_for",
     "run_experiment",
