@@ -88,3 +88,37 @@ def test_errors_name_rows(tmp_path: Path, msp_rows: list, build_msp_tree) -> Non
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="no Labels/labels_consensus.csv"):
         read_corpus("msp_podcast", tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "test_split"), [("msp_podcast", "Test1"), ("msp_podcast_test2", "Test2")]
+)
+def test_deoliveira2023_protocols_test_on_test1_or_test2(
+    msp_root: Path, msp_rows: list, protocol: str, test_split: str
+) -> None:
+    """deoliveira2023 tests on test1 (seen podcasts) by default and on test2 (unseen podcasts) with
+    ``--protocol msp_podcast_test2``, from the labels file's Split_Set alone (no hand-made split file)."""
+    from emofuse.recipes import load_recipe
+    from emofuse.train.folds import folds_for
+
+    table, _ = read_corpus("msp_podcast", msp_root)
+    recipe = load_recipe("deoliveira2023/audio_hubert", protocol=protocol)
+    (fold,) = folds_for(None, table, recipe)
+    stems = {
+        split: {Path(r[0]).stem for r in msp_rows if r[7] == split} for split in {r[7] for r in msp_rows}
+    }
+    assert set(fold.test) == stems[test_split]
+    assert set(fold.train) == stems["Train"] and set(fold.dev) == stems["Development"]
+    other = stems["Test2" if test_split == "Test1" else "Test1"]
+    assert set(fold.excluded) == other  # the other test partition is used by no part of the fold
+
+
+def test_test_split_absent_is_a_clear_error(msp_root: Path, msp_rows: list, build_msp_tree) -> None:
+    from emofuse.recipes import load_recipe
+    from emofuse.train.folds import folds_for
+
+    root = build_msp_tree(msp_root.parent / "no-test2", [r for r in msp_rows if r[7] != "Test2"])
+    table, _ = read_corpus("msp_podcast", root)
+    recipe = load_recipe("deoliveira2023/audio_hubert", protocol="msp_podcast_test2")
+    with pytest.raises(CorpusError, match="test split 'test2' is not in the table"):
+        folds_for(None, table, recipe)

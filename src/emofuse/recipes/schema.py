@@ -305,12 +305,15 @@ class ProtocolConfig(_Strict):
     speaker in two parts), ``loso`` (leave one session out), ``speaker-script`` (IEMOCAP as in pepino2020:
     test speakers and test scripts never seen in training). ``dev_fraction`` of the training speakers form the
     dev set. ``strict_leaks``: a fold sharing speakers (or scripts) across parts is an error, not a warning.
+    ``test_split`` (``predefined``): the ``split`` value to test on, e.g. MSP-Podcast's ``test2`` (unseen
+    podcasts); default ``test``, else the first split named ``test...`` (MSP-Podcast: ``test1``).
     """
 
     kind: str
     k: int | None = Field(default=5, ge=2)
     dev_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
     test_scripts: list[str] | None = None
+    test_split: str | None = None
     strict_leaks: bool = True
     seed: int = 0
 

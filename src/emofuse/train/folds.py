@@ -87,6 +87,7 @@ def folds_for(
                     seed=p.seed,
                     dev_fraction=p.dev_fraction,
                     test_scripts=p.test_scripts,
+                    test_split=p.test_split,
                     check=True,
                     strict=p.strict_leaks,
                 )
