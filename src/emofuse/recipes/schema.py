@@ -240,8 +240,10 @@ class TrainingConfig(_Strict):
 
     ``mode``: ``cached`` (encoders frozen, features read from the store) or ``end_to_end`` (the encoders of
     ``ssl`` / ``whisper_hf`` / ``text`` branches run inside the model on waveforms / token ids, and train as
-    ``encoder_tuning[branch]`` says; branches not listed keep a frozen encoder). ``length_bucketing``
-    (end_to_end): training batches hold utterances of similar length (less padding), shuffled per epoch.
+    ``encoder_tuning[branch]`` says; branches not listed keep a frozen encoder). ``length_bucketing``:
+    training batches hold utterances of similar length (less padding; frames of the stored features in cached
+    mode, samples or tokens in end_to_end mode), in an order shuffled per epoch; unset: on for end_to_end, off
+    for cached.
 
     Strategies (pepino2020 2.3.3): ``cold_start`` (Xavier-uniform init, everything trained jointly),
     ``pretrained`` (branches from single-modality models, frozen; only the layers after merging train),
@@ -277,7 +279,7 @@ class TrainingConfig(_Strict):
     loggers: list[Literal["csv", "tensorboard"]] = Field(default_factory=lambda: ["csv"])
     mode: Literal["cached", "end_to_end"] = "cached"
     encoder_tuning: dict[str, EncoderTuning] = Field(default_factory=dict)
-    length_bucketing: bool = True
+    length_bucketing: bool | None = None
 
     @field_validator("seeds")
     @classmethod

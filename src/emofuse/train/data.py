@@ -233,6 +233,15 @@ class EmotionDataset(Dataset):
             feats[name] = src.standardizer.transform(arr) if src.standardizer is not None else arr
         return {"utterance_id": uid, "features": feats, "target": self.targets[uid]}
 
+    def lengths(self) -> list[int]:
+        """Per utterance the longest stored sequence over its branches, in frames (``T`` of ``[T, D]`` /
+        ``[L, T, D]``; a pooled ``[D]`` counts 1): what length-bucketed batches sort by."""
+        out = []
+        for uid in self.ids:
+            arrays = [src.raw(self.cache, uid) for src in self.sources.values()]
+            out.append(max((int(a.shape[-2]) if a.ndim >= 2 else 1 for a in arrays), default=1))
+        return out
+
     def input_dims(self) -> dict[str, int]:
         """``{branch: D}`` read from the first utterance's arrays."""
         if not self.ids:

@@ -9,7 +9,7 @@ silence, ...) stay cached and read the store.
 * :func:`end_to_end_branches`: the branches whose encoder runs inside the model.
 * :class:`EndToEndDataset`: items carry the cached branches' arrays and the others' prepared inputs;
   :meth:`EndToEndDataset.collate` pads them (masks True = real); :meth:`EndToEndDataset.length_batches`
-  makes length-bucketed, shuffled batches (deoliveira2023 batches by length).
+  its ``lengths()`` feed :class:`emofuse.train.batching.LengthBucketSampler` (deoliveira2023 batches by length).
 * :func:`wrap_model`: the fusion model with its encoders, what trains set by ``training.encoder_tuning``
   (:mod:`emofuse.train.freeze`), and the FT=>FRZ callback.
 * The run directory keeps each fine-tuned encoder under ``encoders/<branch>/`` (``save_pretrained``,
@@ -19,17 +19,18 @@ silence, ...) stay cached and read the store.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.recipes.schema import END_TO_END_KINDS, Recipe
+from emofuse.train.batching import LengthBucketSampler
 from emofuse.train.collate import collate
 from emofuse.train.data import EmotionDataset, branch_texts
 
@@ -169,29 +170,6 @@ class EndToEndDataset(Dataset):
             if n is not None:
                 layers[name] = int(n)
         return layers
-
-
-class LengthBucketSampler(Sampler[list[int]]):
-    """Batches of utterances of similar length: sort by length, cut into batches, shuffle the batches (and
-    the order inside the sorted pool by a per-epoch seed), so padding stays small and every epoch differs."""
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
-        self.lengths = list(lengths)
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
-        jitter = rng.permutation(len(self.lengths))  # ties broken at random
-        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], jitter[i]))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for j in rng.permutation(len(batches)):
-            yield batches[j]
 
 
 class EndToEndModel(nn.Module):

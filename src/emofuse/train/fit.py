@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from emofuse.errors import ConfigError
 from emofuse.recipes.schema import TrainerConfig, TrainingConfig
+from emofuse.train.batching import LengthBucketSampler, uses_length_buckets
 from emofuse.train.collate import collate
 from emofuse.train.data import EmotionDataset
 from emofuse.train.module import EmotionLightningModule
@@ -97,11 +98,9 @@ def make_loader(
     dataset: EmotionDataset, batch_size: int, shuffle: bool, seed: int, *, length_bucketing: bool = False
 ) -> DataLoader:
     """A loader over ``dataset`` with its own ``collate`` if it has one (end_to_end datasets do);
-    ``length_bucketing`` (training, end_to_end) batches utterances of similar length."""
+    ``length_bucketing`` (training) batches utterances of similar length (:mod:`emofuse.train.batching`)."""
     collate_fn = getattr(dataset, "collate", collate)
     if shuffle and length_bucketing and hasattr(dataset, "lengths"):
-        from emofuse.train.end_to_end import LengthBucketSampler
-
         sampler = LengthBucketSampler(dataset.lengths(), batch_size, seed)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_fn, num_workers=0)
     generator = torch.Generator().manual_seed(seed)
@@ -225,7 +224,7 @@ def fit_model(
         shuffle=True,
         seed=seed,
         # one process: length buckets; several (DDP) keep Lightning's DistributedSampler over a plain loader
-        length_bucketing=training.length_bucketing and trainer.world_size == 1,
+        length_bucketing=uses_length_buckets(training) and trainer.world_size == 1,
     )
     dev_loader = make_loader(dev, training.batch_size, shuffle=False, seed=seed) if has_dev else None
     with warnings.catch_warnings():
