@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,8 @@ def write_report(
     primary_metric: str | None = None,
     title: str = "emofuse results",
     notes: Sequence[str] = (),
+    audio_baselines: Mapping[str, str] | None = None,
+    transcript_quality: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Report:
     """Write ``report.md``, ``report.json``, ``per_seed.csv`` (and ``per_fold.csv``) and ``plots/*.png`` to ``out_dir``.
 
@@ -195,6 +197,10 @@ def write_report(
         primary_metric: metric that picks the best single-modality system (default ``uar``, or ``ccc`` for A/V/D).
         title: heading of the markdown report.
         notes: lines printed under the heading and kept in ``report.json`` (``notes``), e.g. the protocol that ran.
+        audio_baselines: ``{fusion system: its audio-only system}``: adds the relative valence improvement
+            section and plot (deoliveira2023 Fig. 3, :mod:`emofuse.evaluate.relative_gain`).
+        transcript_quality: ``{system: {"transcripts", "wer", ...}}``: adds the transcripts / WER table
+            (deoliveira2023 Table 2, :mod:`emofuse.evaluate.transcript_quality`).
     """
     predictions, per_seed = _load(data)
     out = Path(out_dir)
@@ -286,6 +292,9 @@ def write_report(
                 plot_confusion(counts, labs, path, title=f"{s} (pooled over {n_seeds} seed(s) and all folds)")
                 plots["confusion"].append(path)
 
+    extra_md, extra_json = _extra_sections(
+        summary, metrics, plots_dir, plots, audio_baselines, transcript_quality
+    )
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(per_seed, out / "per_seed.csv")
     if per_fold is not None:
@@ -311,16 +320,47 @@ def write_report(
         "comparisons": comparisons,
         "per_seed": per_seed.to_dict(orient="records"),
         "plots": {k: [str(p.relative_to(out)) for p in v] for k, v in plots.items()},
+        **extra_json,
     }
     atomic_write_json(json_path, payload)
     markdown = _markdown(
         title, task, labs, per_seed, summary, metrics, primary, best, comparisons, plots, out
     )
+    if extra_md:
+        head, _, rest = markdown.partition("## Plots")
+        markdown = head + "\n".join(extra_md) + "\n## Plots" + rest
     if notes:
         head, _, rest = markdown.partition("\n")
         markdown = head + "\n\n" + "\n".join(notes) + "\n" + rest
     atomic_write_text(md_path, markdown)
     return Report(out, md_path, json_path, task, metrics, summary, per_seed, best, comparisons, plots)
+
+
+def _extra_sections(
+    summary: dict,
+    metrics: list[str],
+    plots_dir: Path,
+    plots: dict[str, list[Path]],
+    audio_baselines: Mapping[str, str] | None,
+    transcript_quality: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """The optional sections (each in its own module): markdown lines, report.json blocks; plots added."""
+    from emofuse.evaluate.relative_gain import relative_gain_section
+    from emofuse.evaluate.transcript_quality import transcript_section
+
+    md: list[str] = []
+    blocks: dict[str, Any] = {}
+    if transcript_quality:
+        lines, blocks["transcripts"] = transcript_section(summary, transcript_quality, metrics)
+        md += lines
+    if audio_baselines:
+        lines, blocks["relative_improvement"], path = relative_gain_section(
+            summary, audio_baselines, plots_dir
+        )
+        md += lines
+        if path is not None:
+            plots["relative_improvement"] = [path]
+    return md, blocks
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -25,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from emofuse.recipes.schema import Recipe
 from emofuse.train.data import FeatureCache
 from emofuse.train.features import FeaturePlan, spec_key
 from emofuse.train.folds import checked_folds, protocol_note
+from emofuse.train.report_extras import report_extras
 from emofuse.train.rundir import RunDir
 from emofuse.train.steps import RunSpec, run_one
 from emofuse.train.targets import binned_targets
@@ -230,7 +232,8 @@ def run_experiment(
         for i, f in enumerate(fold_list)
     ]
     rows = _train(specs, store, workers, torch_threads, progress, show, on_run_done)
-    return _finish(ordered, out, rows, report, note)
+    extras = partial(report_extras, ordered, out, table, transcripts, fold_list)  # Fig. 3 / Table 2 sections
+    return _finish(ordered, out, rows, report, note, extras)
 
 
 def _checked_systems(
@@ -306,8 +309,9 @@ def _run_all(
 
 
 def _finish(
-    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = ""
-) -> ExperimentResult:
+    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = "",
+    extras: Callable[[], dict[str, Any]] | None = None,
+) -> ExperimentResult:  # fmt: skip
     """Gather the runs' predictions and write the aggregate report (rank 0 only under DDP)."""
     from emofuse.train.fit import is_rank_zero
 
@@ -342,6 +346,7 @@ def _finish(
                 single_modality=single,
                 title=title,
                 notes=[protocol_note] if protocol_note else (),
+                **(extras() if extras is not None else {}),
             )
     return ExperimentResult(out, pd.DataFrame(rows), rep, preds)
 
