@@ -96,17 +96,18 @@ def test_runner_report_has_the_relative_valence_plot_and_transcripts(
 ) -> None:
     audio = {"audio": {"encoder": "fake.audio", "input": "audio"}}
     text = {"text": {"encoder": "fake.text", "input": "transcript"}}
-    recipes = [_avd_recipe("audio_only", audio), _avd_recipe("audio_text", {**audio, **text})]
-    result = run_experiment(
-        recipes,
-        tiny_corpus.table,
-        tiny_corpus.folds,
-        tiny_corpus.store,
-        tmp_path,
-        encoder_ids=tiny_corpus.encoder_ids,
-        extract_missing=False,
-        progress=False,
-    )
+    # two calls into one folder: the second pairs its fusion system with the first call's audio-only system
+    for recipe in (_avd_recipe("audio_only", audio), _avd_recipe("audio_text", {**audio, **text})):
+        result = run_experiment(
+            recipe,
+            tiny_corpus.table,
+            tiny_corpus.folds,
+            tiny_corpus.store,
+            tmp_path,
+            encoder_ids=tiny_corpus.encoder_ids,
+            extract_missing=False,
+            progress=False,
+        )
     report = result.report
     assert report is not None
     (plot,) = report.plots["relative_improvement"]
