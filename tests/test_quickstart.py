@@ -5,6 +5,8 @@ six pepino2020 systems, the report with plots and the packaged model; a rerun re
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +119,60 @@ def test_cli_prints_the_table_and_where_things_are(quick, tiny_settings, monkeyp
         assert system in result.output
     assert "report:" in result.output and "plots:" in result.output and "model:" in result.output
     assert "0 trained" in result.output
+
+
+def test_a_finished_quickstart_answers_from_its_files(quick, tiny_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Asked again with the same settings, the command prints the table from the files: no stage runs, and in a
+    fresh process torch is never imported; other settings or a changed package do the work again."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    import emofuse.cli.quickstart as qs
+    from emofuse.cli.main import app
+    from emofuse.cli.quickstart_finished import finished_quickstart
+
+    def no_stage(*args: object, **kwargs: object) -> None:
+        raise AssertionError("run_quickstart was called for a finished quickstart")
+
+    monkeypatch.setattr(qs, "QuickstartSettings", lambda seeds=3: tiny_settings)
+    monkeypatch.setattr(qs, "run_quickstart", no_stage)
+    result = CliRunner().invoke(
+        app, ["quickstart", "--out", str(quick.out_dir), "--no-progress", "--workers", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 trained, all 12 already finished" in result.output
+    for system in SYSTEMS:
+        assert system in result.output
+    # a fresh process (the module's reduced settings through the same functions) imports no torch
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rich.console import Console\n"
+        "from emofuse.cli.quickstart import QuickstartSettings, _answer_finished\n"
+        f"settings = QuickstartSettings(**{dataclasses.asdict(tiny_settings)!r})\n"
+        "assert _answer_finished(Console(), Path(sys.argv[1]), settings)\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    fresh = subprocess.run(
+        [sys.executable, "-c", code, str(quick.out_dir)], capture_output=True, text=True, timeout=120
+    )
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "torch imported: False" in fresh.stdout and "already finished" in fresh.stdout
+    # other settings are not answered from these files
+    recipes = qs._recipes(tiny_settings)
+    assert finished_quickstart(quick.out_dir, tiny_settings, recipes) is not None
+    other = dataclasses.replace(tiny_settings, max_epochs=3)
+    assert finished_quickstart(quick.out_dir, other, qs._recipes(other)) is None
+    # nor is a package whose weights changed after the quickstart recorded them
+    weights = quick.model_dir / "model.safetensors"
+    saved = weights.read_bytes()
+    try:
+        weights.write_bytes(saved + b" ")
+        assert finished_quickstart(quick.out_dir, tiny_settings, recipes) is None
+    finally:
+        weights.write_bytes(saved)
+    assert finished_quickstart(quick.out_dir, tiny_settings, recipes) is not None
 
 
 def test_unknown_system_is_a_clear_error(tmp_path: Path) -> None:

@@ -288,6 +288,17 @@ def run_quickstart(
             "runs_skipped": n_skipped,
         },
     )
+    from emofuse.cli.quickstart_finished import quickstart_fingerprint, record_quickstart
+
+    record_quickstart(  # written last: a rerun with the same settings answers from these files
+        out,
+        quickstart_fingerprint(out, settings, recipes),
+        list(result.runs["run_dir"]),
+        best_system=best_system,
+        stage_s=times,
+        n_trained=n_trained,
+        n_skipped=n_skipped,
+    )
     return QuickstartResult(
         out_dir=out,
         corpus_table=table_path,
@@ -342,18 +353,58 @@ def quickstart(
     if fast and seeds != 3:
         settings = dataclasses.replace(settings, seeds=seeds)
     settings = dataclasses.replace(settings, torch_threads=threads, workers=workers)
+    if _answer_finished(console, out, settings):
+        return
     result = run_quickstart(out, settings, progress=progress, console=console)
     console.rule("[bold]results")
     console.print(results_table(result))
     console.print(f"runs: {result.n_trained} trained, {result.n_skipped} reused")
-    console.print(f"report: {result.report_path}")
-    console.print(f"plots:  {result.plots_dir}")
-    console.print(
-        f"model:  {result.model_dir}  (chosen: {result.best_system}, retrained on all data; see its model card README.md)"
-    )
+    _print_where(console, result.out_dir, result.best_system)
     stage = ", ".join(f"{k} {v:.0f} s" for k, v in result.stage_s.items())
     console.print(f"time:   {stage}")
-    wavs = sorted((result.corpus_table.parent / "wav").glob("*.wav"))
+    _print_try_it(console, result.out_dir)
+
+
+def _answer_finished(console: Any, out: Path, settings: QuickstartSettings) -> bool:
+    """Print a finished quickstart's results from its files (no torch; see :mod:`emofuse.cli.quickstart_finished`);
+    False when ``out`` holds no finished quickstart with these settings."""
+    from types import SimpleNamespace
+
+    from emofuse.cli.quickstart_finished import finished_quickstart
+    from emofuse.cli.run import summary_table
+
+    out = out.expanduser().resolve()
+    finished = finished_quickstart(out, settings, _recipes(settings))
+    if finished is None:
+        return False
+    report = finished["report"]
+    console.rule("[bold]results")
+    console.print(
+        summary_table(
+            SimpleNamespace(summary=report["summary"], metrics=report["metrics"]),
+            "pepino2020 on the demo corpus: median ± IQR over seeds (speaker-independent folds)",
+            highlight=finished["best_system"],
+        )
+    )
+    n_runs = int(finished["n_trained"]) + int(finished["n_skipped"])
+    console.print(f"runs: 0 trained, all {n_runs} already finished (answered from the files in {out})")
+    _print_where(console, out, str(finished["best_system"]))
+    stage = ", ".join(f"{k} {v:.0f} s" for k, v in finished["stage_s"].items())
+    console.print(f"time:   nothing to do (the run that made these took {stage})")
+    _print_try_it(console, out)
+    return True
+
+
+def _print_where(console: Any, out: Path, best_system: str) -> None:
+    console.print(f"report: {out / 'runs' / 'report.md'}")
+    console.print(f"plots:  {out / 'runs' / 'plots'}")
+    console.print(
+        f"model:  {out / 'model'}  (chosen: {best_system}, retrained on all data; see its model card README.md)"
+    )
+
+
+def _print_try_it(console: Any, out: Path) -> None:
+    wavs = sorted((out / "corpus" / "wav").glob("*.wav"))
     example = wavs[0] if wavs else Path("recording.wav")
-    console.print(f"try it: emofuse predict {example} --model {result.model_dir}")
-    console.print(f"        emofuse serve --model {result.model_dir}   (then open http://127.0.0.1:8000)")
+    console.print(f"try it: emofuse predict {example} --model {out / 'model'}")
+    console.print(f"        emofuse serve --model {out / 'model'}   (then open http://127.0.0.1:8000)")

@@ -114,12 +114,10 @@ def run(
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
     from rich.console import Console
 
-    from emofuse.corpus.given_folds import is_given_protocol
-    from emofuse.corpus.table import read_table
-    from emofuse.encoders import FeatureStore
     from emofuse.recipes import load_recipes
-    from emofuse.train._nn_adapter import check_model_config
     from emofuse.train.finished import finished_report, grid_fingerprint, record_grid
+
+    # nothing heavier (pandas, torch) is imported before a finished grid has had its chance to answer
 
     console = Console()
     if loggers:
@@ -130,7 +128,7 @@ def run(
 
             raise ConfigError(f"--logger {unknown[0]!r}: use csv, tensorboard or none")
         overrides = [*overrides, f"training.loggers=[{','.join(k for k in kinds if k != 'none')}]"]
-    given = protocol is not None and is_given_protocol(protocol)
+    given = protocol is not None and _is_given_protocol(protocol)
     substitutions: list[str] = []
     loaded = load_recipes(
         recipes,
@@ -173,6 +171,10 @@ def run(
     if finished is not None:
         _print_finished(console, out, finished)
         return
+    from emofuse.corpus.table import read_table
+    from emofuse.encoders import FeatureStore
+    from emofuse.train._nn_adapter import check_model_config
+
     for r in loaded:
         check_model_config(r.model)
     table = read_table(corpus)
@@ -247,6 +249,12 @@ def run(
     console.print(spread)
     console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
     console.print(f"plots:  {rep.out_dir / 'plots'}")
+
+
+def _is_given_protocol(protocol: str) -> bool:
+    from emofuse.corpus.given_folds import is_given_protocol
+
+    return is_given_protocol(protocol)
 
 
 def _print_finished(console: Any, out: Path, report: dict[str, Any]) -> None:
