@@ -88,3 +88,83 @@ def test_avd_model_answers_arousal_valence_dominance(
     assert list(result.avd) == AVD_NAMES
     assert all(np.isfinite(v) for v in result.avd.values())
     assert result.to_dict()["avd"] == result.avd
+
+
+def _audio_only_package(tmp_path: Path) -> Path:
+    """A package whose one branch reads MFCC frames of the audio (untrained weights, written as the runner does)."""
+    import torch
+
+    from emofuse.encoders import Standardizer, build_encoder
+    from emofuse.train.model import ModelConfig, build_model
+    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
+
+    torch.manual_seed(0)
+    model_config = ModelConfig.model_validate(
+        {"branches": {"audio": {"type": "mean_max", "params": {"proj_dim": 8}}}, "fusion": "none"}
+    )
+    labels = ["angry", "happy", "neutral", "sad"]
+    network = build_model(model_config, {"audio": 40}, len(labels), task="classes")
+    rng = np.random.default_rng(0)
+    config = RunConfig(
+        model=model_config,
+        input_dims={"audio": 40},
+        task="classes",
+        labels=labels,
+        branches={
+            "audio": BranchRecord(
+                encoder="spectral.mfcc40",
+                encoder_id=build_encoder("spectral.mfcc40").encoder_id,
+                input="audio",
+                standardizer=Standardizer().fit([rng.normal(size=(6, 40)) for _ in range(3)]).to_dict(),
+            )
+        },
+        text_source=TextSource(),
+        recipe={"name": "audio-only"},
+        system="audio-only",
+        seed=0,
+        fold="fold1",
+    )
+    run = tmp_path / "run" / "audio-only" / "seed0" / "fold1"
+    RunDir(run).write(config, network.state_dict(), config_hash="audio-only")
+    return export_from_run(run, tmp_path / "package")
+
+
+def test_an_audio_only_package_runs_no_asr(speech_with_pause: Path, tmp_path: Path) -> None:
+    predictor = Predictor.from_pretrained(_audio_only_package(tmp_path), background=True)
+    assert not predictor.needs_asr
+    result = predictor.predict_file(speech_with_pause)
+    assert predictor._transcriber is None  # no ASR backend was even built
+    assert result.transcript_source == "none" and result.text == "" and result.words == []
+    assert "asr" in result.timings_s and sum(result.probabilities.values()) == pytest.approx(1.0)
+    given = predictor.predict_file(speech_with_pause, transcript=TEXT)
+    assert given.transcript_source == "given-unaligned" and given.text == TEXT
+    assert given.probabilities == pytest.approx(result.probabilities)  # the words are not the model's input
+
+
+def test_encoders_built_in_the_background_give_the_same_prediction(
+    predictor: Predictor, package_dir: Path, speech_with_pause: Path
+) -> None:
+    """``background=True`` (what ``emofuse predict`` uses) builds the same encoders while ASR runs."""
+    background = Predictor.from_pretrained(package_dir, background=True)
+    got = background.predict_file(speech_with_pause, transcript=TEXT)
+    want = predictor.predict_file(speech_with_pause, transcript=TEXT)
+    assert got.text_with_sil == want.text_with_sil
+    assert got.probabilities == pytest.approx(want.probabilities, abs=1e-6)
+    assert set(background.encoders) == {"audio", "text"}
+
+
+def test_a_background_build_error_surfaces_at_the_first_prediction(
+    predictor: Predictor, speech_with_pause: Path
+) -> None:
+    packaged = predictor.packaged
+    broken = PackagedModel(packaged.directory, packaged.config, packaged.network, packaged.standardizers)
+
+    def fail() -> dict[str, object]:
+        raise ModelLoadError("branch 'text': cannot build its encoder")
+
+    broken.encoders = fail  # type: ignore[method-assign]
+    background = Predictor(broken, transcriber=predictor.transcriber(), background=True)
+    background._encoders.start()
+    for _ in range(2):  # every call says so, not only the first
+        with pytest.raises(ModelLoadError, match="cannot build its encoder"):
+            background.predict_file(speech_with_pause, transcript=TEXT)

@@ -177,8 +177,14 @@ def predict(
     err = Console(stderr=True)
     with err.status(f"loading model {model} ..."):
         extra = {} if speaker_reference is None else {"speaker_reference": speaker_reference}
+        # the encoders are built in the background while the first recording is decoded and transcribed
         predictor = Predictor.from_pretrained(
-            model, asr_backend=asr_backend, asr_model=asr_model, allow_models=allow_model, **extra
+            model,
+            asr_backend=asr_backend,
+            asr_model=asr_model,
+            allow_models=allow_model,
+            background=True,
+            **extra,
         )
 
     if segments:

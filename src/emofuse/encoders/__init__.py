@@ -3,7 +3,7 @@
 Public API: :func:`build_encoder`, :class:`FeatureStore`, :func:`extract_features`, :class:`Standardizer`,
 :func:`speaker_averages`, :class:`GloveEncoder` (static GloVe vectors from a local file), :class:`SilenceRatioEncoder` (utterance
 silence ratio, perez2022's silence feature). Heavy libraries
-(torch, transformers, librosa, opensmile) load only when an encoder that needs them is built.
+(torch, transformers, librosa, opensmile, pandas) load only when an encoder that needs them is built.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from emofuse.encoders.base import Encoder, EncoderConfig
-from emofuse.encoders.extract import extract_features, utterance_keys
 from emofuse.encoders.normalize import Standardizer
 from emofuse.encoders.registry import SPEC_STRINGS, build_encoder, encoder_id_of, make_config
 from emofuse.encoders.store import FeatureStore
@@ -36,6 +35,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("extract_features", "utterance_keys"):  # pandas: imported when corpus work needs it
+        from emofuse.encoders import extract
+
+        return getattr(extract, name)
     if name == "speaker_averages":
         from emofuse.encoders.speaker import speaker_averages
 

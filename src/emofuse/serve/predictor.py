@@ -45,7 +45,8 @@ class Prediction:
         text: the transcript the model read (plain words; empty for silent audio).
         text_with_sil: the same with ``[SIL]`` at long pauses.
         words: ``[{text, start_s, end_s, confidence}]``.
-        transcript_source: ``"asr"``, ``"given"`` (the caller's text, aligned) or ``"given-unaligned"``.
+        transcript_source: ``"asr"``, ``"given"`` (the caller's text, aligned), ``"given-unaligned"`` or
+            ``"none"`` (a package whose branches all read audio runs no ASR).
         duration_s: length of the recording.
         silence_ratio: part of the recording not covered by words, in [0, 1] (None when unknown).
         task: ``"classes"`` or ``"avd"``.
@@ -100,6 +101,13 @@ class Predictor:
         speaker_reference: for inputs trained on a speaker's mean (makiuchi2021's speaker embedding,
             ``per_speaker: mean``): a recording of the speaker to encode instead of the recording itself. By
             default an unknown speaker is represented by the recording's own embedding.
+        background: build the branch encoders in a background thread (their libraries, e.g. transformers,
+            take seconds to import) while the caller goes on, e.g. to speech recognition; the first use of
+            :attr:`encoders` waits for them and raises what building them raised.
+
+    A package whose branches all read audio needs no transcript: :attr:`needs_asr` is False, no ASR backend is
+    built and predictions carry an empty transcript (``transcript_source`` ``"none"``, or ``"given-unaligned"``
+    for a given one).
     """
 
     def __init__(
@@ -110,15 +118,18 @@ class Predictor:
         asr_model: str | None = None,
         transcriber: Any = None,
         speaker_reference: str | os.PathLike[str] | None = None,
+        background: bool = False,
     ) -> None:
         self.packaged = packaged
         self._speaker_reference: np.ndarray | None = None
         if speaker_reference is not None:
             self.set_speaker_reference(speaker_reference)
-        self.encoders = packaged.encoders()
+        self._encoders = _Background(packaged.encoders, "building the branch encoders")
+        if not background:
+            self._encoders.result()  # a bad encoder fails here
         self.text_source = self._text_source(packaged.config.text_source, asr_backend, asr_model)
         # tokenizers and some feature extractors are not safe to call from two threads at once
-        self._encoder_locks = {name: threading.Lock() for name in self.encoders}
+        self._encoder_locks = {name: threading.Lock() for name in packaged.config.branches}
         self._transcriber = transcriber
         self._aligner: Any = None
         self._lock = threading.Lock()
@@ -135,23 +146,45 @@ class Predictor:
         warmup: bool = False,
         allow_models: Sequence[str] = (),
         speaker_reference: str | os.PathLike[str] | None = None,
+        background: bool = False,
     ) -> Predictor:
         """Load the package in ``directory`` (a local folder or, with network access, a Hugging Face Hub
         repository id: :func:`emofuse.serve.hub.resolve_model_dir`) and build its encoders and ASR backend (a bad
-        package or encoder fails here). Backends that load weights lazily do so on the first call, or now with
-        ``warmup=True``. ``allow_models``: models the package may name beyond emofuse's offline ones
+        package or encoder fails here; with ``background=True`` a bad encoder fails at the first prediction,
+        and the encoders are built while the first recording is decoded and transcribed, which is what a
+        one-shot ``emofuse predict`` wants). Backends that load weights lazily do so on the first call, or now
+        with ``warmup=True``. ``allow_models``: models the package may name beyond emofuse's offline ones
         (:mod:`emofuse.serve.trust`)."""
         from emofuse.serve.hub import resolve_model_dir
 
         own_asr = asr_backend is None and asr_model is None
-        packaged = load_model(resolve_model_dir(directory), allow_models=allow_models, check_asr=own_asr)
-        predictor = cls(
-            packaged, asr_backend=asr_backend, asr_model=asr_model, speaker_reference=speaker_reference
+        packaged = load_model(
+            resolve_model_dir(directory), build_encoders=False, allow_models=allow_models, check_asr=own_asr
         )
-        predictor.transcriber()
+        predictor = cls(
+            packaged,
+            asr_backend=asr_backend,
+            asr_model=asr_model,
+            speaker_reference=speaker_reference,
+            background=background,
+        )
+        if predictor.needs_asr:
+            predictor.transcriber()  # imports its library before the encoders' thread imports theirs
+        if background:
+            predictor._encoders.start()
         if warmup:
             predictor.warmup()
         return predictor
+
+    @property
+    def encoders(self) -> dict[str, Any]:
+        """Per branch the built encoder (waits for the background build; raises what it raised)."""
+        return self._encoders.result()  # type: ignore[no-any-return]
+
+    @property
+    def needs_asr(self) -> bool:
+        """Whether a branch reads the transcript (False for audio-only packages: no ASR is run)."""
+        return any(b.input != "audio" for b in self.packaged.config.branches.values())
 
     def set_speaker_reference(self, path: str | os.PathLike[str] | None) -> None:
         """Use a recording of the speaker for per-speaker inputs (None: each recording's own); see the class."""
@@ -319,6 +352,10 @@ class Predictor:
 
     def _transcribe(self, wave: np.ndarray, transcript: str | None) -> tuple[Transcript, str]:
         duration_s = float(wave.size / SAMPLE_RATE_HZ)
+        if not self.needs_asr:  # no branch reads words: neither ASR nor alignment
+            text = " ".join((transcript or "").split())
+            source = "given-unaligned" if text else "none"
+            return Transcript(text=text, words=[], duration_s=duration_s, backend=source), source
         if transcript is None:
             try:
                 return self.transcriber().transcribe(wave, SAMPLE_RATE_HZ), "asr"
@@ -354,6 +391,45 @@ class Predictor:
             out = self.packaged.network(inputs, masks)
         tensor = out["output"] if isinstance(out, dict) else out
         return tensor.detach().to(torch.float64).cpu().numpy()[0]
+
+
+class _Background:
+    """A call run once, in a daemon thread once started (or in the caller's thread when :meth:`result` comes
+    first); :meth:`result` waits for it and re-raises what it raised."""
+
+    def __init__(self, call: Any, what: str, *, start: bool = False) -> None:
+        self._call = call
+        self._what = what
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._done:
+                self._thread = threading.Thread(target=self._run, name=self._what, daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to the thread that asks for the result
+            self._error = exc
+        self._done = True
+
+    def result(self) -> Any:
+        with self._lock:
+            if self._thread is None and not self._done:
+                self._run()
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -212,7 +212,8 @@ def predict_segments(
 def _predict_batch(
     predictor: Any, batch: list[tuple[float, float, np.ndarray]], first_index: int
 ) -> Iterator[SegmentResult]:
-    many = getattr(predictor.transcriber(), "transcribe_many", None)
+    needs_asr = getattr(predictor, "needs_asr", True)  # an audio-only package runs no ASR
+    many = getattr(predictor.transcriber(), "transcribe_many", None) if needs_asr else None
     transcripts = many([w for _, _, w in batch], SAMPLE_RATE_HZ) if many is not None else [None] * len(batch)
     for k, ((start_s, end_s, wave), asr) in enumerate(zip(batch, transcripts, strict=True)):
         p = predictor.predict_wave(wave, SAMPLE_RATE_HZ, asr=asr, source=f"segment at {start_s:.2f} s")
