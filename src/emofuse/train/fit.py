@@ -205,7 +205,7 @@ def fit_model(
         if training.max_steps is None or max_epochs is not None
         else -1,
         max_steps=-1 if training.max_steps is None or max_epochs is not None else training.max_steps,
-        deterministic=True,
+        deterministic="warn",  # deterministic algorithms; one without a deterministic variant warns (determinism.py)
         logger=make_loggers(list(training.loggers), work, log_name) or False,
         enable_progress_bar=show,
         enable_model_summary=False,

@@ -161,11 +161,11 @@ def _init_worker(payload: Mapping[str, Any]) -> None:
     pin_device(payload)
     import torch
 
-    threads = int(payload["threads"])
-    torch.set_num_threads(threads)
+    from emofuse.train.determinism import make_deterministic
+
+    make_deterministic(int(payload["threads"]))
     with contextlib.suppress(RuntimeError):  # only settable before any inter-op work
         torch.set_num_interop_threads(1)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     _STATE.clear()
     _STATE.update(payload)
 

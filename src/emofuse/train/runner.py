@@ -23,7 +23,7 @@ import contextlib
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -140,22 +140,6 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-@contextlib.contextmanager
-def _torch_thread_count(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` CPU threads for torch (None: leave torch's setting alone)."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _check_recipes(recipes: Recipe | Sequence[Recipe], folds: Any) -> list[Recipe]:
     from emofuse.train._nn_adapter import check_model_config
 
@@ -264,7 +248,9 @@ def _train(
         return run_grid(
             specs, workers=workers, threads=torch_threads or 1, progress=progress, on_run_done=on_run_done
         )
-    with _torch_thread_count(torch_threads):
+    from emofuse.train.determinism import deterministic_runs
+
+    with deterministic_runs(torch_threads):  # fixed threads and deterministic algorithms, as in a worker
         return _run_all(specs, FeatureCache(store), show, on_run_done)
 
 
