@@ -7,6 +7,10 @@ prints one line per task at most every ``every_s`` seconds, and when the task co
 
     transcribing (faster-whisper): 64/192 (33%), 21 s elapsed, about 42 s left
 
+A task with a ``row`` field (``add_task("", total=72, row="runs")``) leads with it and ends with its description::
+
+    runs: 5/72 (7%), 30 s elapsed, about 402 s left (audio seed 0 fold2: trained, uar 61.2%)
+
 Disabled (``enabled=False``), it prints nothing.
 """
 
@@ -28,6 +32,7 @@ class _Task:
     started: float = field(default_factory=time.perf_counter)
     last_print: float = 0.0
     finished: bool = False
+    row: str | None = None
 
 
 class PlainProgress:
@@ -47,9 +52,15 @@ class PlainProgress:
             if not task.finished and task.completed and exc[0] is None:
                 self._print(task_id, force=True)
 
-    def add_task(self, description: str, total: float | None = None, completed: float = 0, **_: Any) -> int:
+    def add_task(
+        self, description: str, total: float | None = None, completed: float = 0, **fields: Any
+    ) -> int:
+        """A task; a ``row`` field (a short name, as a rich column may show) leads its lines."""
         task_id = len(self.tasks)
-        self.tasks[task_id] = _Task(description, total, float(completed))
+        row = fields.get("row")
+        self.tasks[task_id] = _Task(
+            description, total, float(completed), row=None if row is None else str(row)
+        )
         self.tasks[task_id].last_print = time.perf_counter()
         return task_id
 
@@ -85,12 +96,14 @@ class PlainProgress:
             return
         now = time.perf_counter()
         elapsed = now - task.started
-        line = f"{task.description}: {task.completed:g}"
+        line = f"{task.row or task.description}: {task.completed:g}"
         if task.total:
             line += f"/{task.total:g} ({100 * task.completed / task.total:.0f}%)"
         line += f", {elapsed:.0f} s elapsed"
         if task.total and 0 < task.completed < task.total:
             line += f", about {elapsed / task.completed * (task.total - task.completed):.0f} s left"
+        if task.row and task.description:
+            line += f" ({task.description})"
         print(line, file=self.stream or sys.stderr, flush=True)
         task.last_print = now
         task.finished = force and task.total is not None and task.completed >= task.total

@@ -56,8 +56,27 @@ def test_grid_jobs_wait_for_their_pretraining_sources(tiny_corpus: Any) -> None:
     assert default_workers(1) == 1 and default_workers(100, threads=1) >= 1
 
 
-def test_two_workers_give_the_same_runs_as_one_process_and_resume(tiny_corpus: Any, tmp_path: Path) -> None:
+def test_two_workers_give_the_same_runs_as_one_process_and_resume(
+    tiny_corpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emofuse.train.epochs import GridProgress
+
+    epochs: list[tuple[tuple[str, int, int], int, str]] = []
+    show_epoch = GridProgress.epoch
+
+    def record_epoch(self: GridProgress, key: Any, epoch: int, log_name: str = "train") -> None:
+        epochs.append((tuple(key), epoch, log_name))
+        show_epoch(self, key, epoch, log_name)
+
+    monkeypatch.setattr(GridProgress, "epoch", record_epoch)  # the display in this (the parent) process
     serial = _run(tiny_corpus, tmp_path / "serial", torch_threads=1)
+    budget = tiny_corpus.recipe(SYSTEMS[0]).training.max_epochs
+    # in one process, every run reported each of its epochs as it finished it
+    assert sorted(e for e in epochs if e[2] == "train") == sorted(
+        ((s, seed, f), k, "train") for s in ("audio", "text_bert", "ef_pt") for seed in (0, 1) for f in (0, 1)
+        for k in range(1, budget + 1)
+    )  # fmt: skip
+    epochs.clear()
     finished: list[dict[str, Any]] = []
     order: list[tuple[str, int, str]] = []
 
@@ -79,6 +98,14 @@ def test_two_workers_give_the_same_runs_as_one_process_and_resume(tiny_corpus: A
         on_run_done=lambda row: order.append((row["system"], row["seed"], row["fold"])),
     )
     assert (result.runs["status"] == "skipped").sum() == n_done
+    # the workers sent the parent every epoch of the runs they trained
+    trained = {
+        (r.system, r.seed, [f.name for f in tiny_corpus.folds].index(r.fold))
+        for r in result.runs.itertuples()
+        if r.status == "trained"
+    }
+    assert {e[0] for e in epochs if e[2] == "train"} >= trained and trained
+    assert all(len([e for e in epochs if e[0] == k and e[2] == "train"]) >= budget for k in trained)
     assert len(result.runs) == 12 and set(result.runs["status"]) <= {"trained", "skipped"}
     # every fusion run started from its own seed's and fold's single-modality runs, which finished earlier
     for row in result.runs[result.runs["system"] == "ef_pt"].itertuples():

@@ -30,6 +30,7 @@ from emofuse.recipes.schema import TrainerConfig, TrainingConfig
 from emofuse.train.batching import LengthBucketSampler, uses_length_buckets
 from emofuse.train.collate import collate
 from emofuse.train.data import EmotionDataset
+from emofuse.train.epochs import report_epoch
 from emofuse.train.module import EmotionLightningModule
 
 for _name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
@@ -66,6 +67,17 @@ class _History(L.Callback):
             self.rows[-1].update(train)
         elif train:
             self.rows.append({"epoch": int(trainer.current_epoch), **train})
+
+
+class _EpochReport(L.Callback):
+    """Each finished epoch to the grid's progress display (:func:`emofuse.train.epochs.report_epoch`)."""
+
+    def __init__(self, log_name: str) -> None:
+        self.log_name = log_name
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            report_epoch(int(trainer.current_epoch) + 1, self.log_name)
 
 
 def make_loggers(kinds: list[str], work: Path, name: str) -> list[Any]:
@@ -163,7 +175,7 @@ def fit_model(
     has_dev = dev is not None and len(dev) > 0
     es = training.early_stopping if has_dev else None
     history = _History()
-    callbacks: list[L.Callback] = [history]
+    callbacks: list[L.Callback] = [history, _EpochReport(log_name)]
     extra = getattr(model, "training_callbacks", None)  # FT=>FRZ of end_to_end models
     if callable(extra):
         callbacks.extend(extra())

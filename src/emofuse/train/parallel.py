@@ -16,8 +16,9 @@ run whose threads fight each other. :func:`run_grid` schedules the runner's jobs
   visible GPUs. A run that spreads over devices itself (``trainer.devices`` > 1, ``num_nodes`` > 1, a DDP
   strategy) cannot also run inside a parallel grid: :func:`check_grid_placement` refuses the nested case.
 
-Progress: a rich bar over runs with ETA in a terminal, else a plain line per finished run at most every
-``plain_every_s`` seconds (and always the last).
+Progress (:class:`emofuse.train.epochs.GridProgress`): runs and epochs with ETA in a terminal, else plain lines
+at most every ``plain_every_s`` seconds (and always the last); workers send every finished epoch to the parent
+over a queue.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import queue as queue_module
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from emofuse.errors import ConfigError, EmofuseError
+from emofuse.train.epochs import GridProgress, grid_budgets
 
 JobKey = tuple[str, int, int]  # (system, seed, fold_index)
 
@@ -166,6 +169,11 @@ def _init_worker(payload: Mapping[str, Any]) -> None:
     make_deterministic(int(payload["threads"]))
     with contextlib.suppress(RuntimeError):  # only settable before any inter-op work
         torch.set_num_interop_threads(1)
+    epochs = payload.get("epoch_queue")
+    if epochs is not None:  # every finished epoch goes to the parent's progress display
+        from emofuse.train.epochs import set_epoch_listener
+
+        set_epoch_listener(lambda epoch, phase: epochs.put((_STATE.get("job"), epoch, phase)))
     _STATE.clear()
     _STATE.update(payload)
 
@@ -176,6 +184,7 @@ def _run_job(job: GridJob) -> dict[str, Any]:
     from emofuse.train.steps import run_one
 
     spec = _STATE["specs"][job.key]
+    _STATE["job"] = job.key
     if "cache" not in _STATE:  # one cache per worker: each store entry is read once per process
         _STATE["cache"] = FeatureCache(FeatureStore(spec.store_root))
     return run_one(spec, _STATE["cache"])
@@ -224,6 +233,7 @@ def run_grid(
         payload["device_queue"] = queue = context.Queue()
         for device in device_slots(workers, visible_gpus()):
             queue.put(device)
+    payload["epoch_queue"] = epochs = context.Queue()
     keys = {j.key for j in jobs}
     waiting = {j.key: j for j in jobs}
     done: dict[JobKey, dict[str, Any]] = {}
@@ -236,7 +246,7 @@ def run_grid(
     )
     failed = True
     try:
-        with _grid_progress(len(jobs), progress, plain_every_s) as report:
+        with GridProgress(grid_budgets(specs), progress, plain_every_s) as bar:
             while waiting or running:
                 for key, job in list(waiting.items()):
                     if all(n in done or n not in keys for n in job.needs):
@@ -244,7 +254,8 @@ def run_grid(
                         del waiting[key]
                 if not running:  # pragma: no cover - order_systems rules out cycles
                     raise EmofuseError(f"the grid cannot proceed: {sorted(waiting)} wait on each other")
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                _drain_epochs(epochs, bar)
                 for future in finished:
                     job = running.pop(future)
                     try:
@@ -256,7 +267,7 @@ def run_grid(
                             "`if __name__ == '__main__':` guard); rerun to resume, or pass --workers 1"
                         ) from exc
                     done[job.key] = row
-                    report(row)
+                    bar.finished(job.key, row)
                     if on_run_done is not None:
                         on_run_done(row)
         failed = False
@@ -271,45 +282,15 @@ def run_grid(
     return [done[j.key] for j in jobs]
 
 
-@contextlib.contextmanager
-def _grid_progress(
-    total: int, progress: bool | None, plain_every_s: float
-) -> Iterator[Callable[[dict[str, Any]], None]]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from emofuse.progress import progress as make_progress
-
-    bar = make_progress(
-        TextColumn("[bold]runs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.description}"),
-        enabled=progress is not False,
-        every_s=plain_every_s,
-    )
-    with bar:
-        task = bar.add_task("runs", total=total)
-
-        def advance(row: dict[str, Any]) -> None:
-            bar.update(task, advance=1, description=_describe(row))
-
-        yield advance
-
-
-def _describe(row: Mapping[str, Any]) -> str:
-    what = f"{row.get('system')} seed {row.get('seed')} {row.get('fold')}: {row.get('status')}"
-    if "uar" in row:
-        what += f", uar {100 * float(row['uar']):.1f}%"
-    return what
+def _drain_epochs(epochs: Any, bar: GridProgress) -> None:
+    """Show the epochs the workers reported since the last look."""
+    while True:
+        try:
+            key, epoch, phase = epochs.get_nowait()
+        except queue_module.Empty:
+            return
+        if key is not None:
+            bar.epoch(tuple(key), int(epoch), str(phase))
 
 
 __all__ = [

@@ -19,7 +19,6 @@ transcripts were actually made with.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import warnings
@@ -120,23 +119,6 @@ def reconcile_text_source(recipe: Recipe, transcripts: pd.DataFrame | None, acce
         f"{recipe.name}: the transcripts were made with other settings than the recipe's text_source "
         f"(transcripts vs recipe: {diffs}). Re-transcribe with `emofuse transcribe --recipe <recipe>`, set the "
         "recipe's text_source to match, or pass --accept-transcript-settings to train on the transcripts' settings"
-    )
-
-
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-
-    from emofuse.progress import progress
-
-    return progress(
-        TextColumn("[bold]runs"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        transient=False,
     )
 
 
@@ -278,17 +260,18 @@ def _run_all(
     show: bool,
     on_run_done: Callable[[dict[str, Any]], None] | None,
 ) -> list[dict[str, Any]]:
-    """Run the specs in order (sources of pre-trained systems come first), with a progress bar."""
+    """Run the specs in order (sources of pre-trained systems come first), with runs and epochs progress."""
+    from emofuse.train.epochs import GridProgress, epoch_listener, grid_budgets
+
     rows: list[dict[str, Any]] = []
-    with _progress(show) as bar:
-        task = bar.add_task("", total=len(specs)) if bar is not None else None
+    with GridProgress(grid_budgets(specs), enabled=show) as bar:
         for spec in specs:
-            if bar is not None:
-                bar.update(task, description=f"{spec.recipe.name} seed {spec.seed} {spec.fold.name}")
-            row = run_one(spec, cache)
+            key = (spec.recipe.name, spec.seed, spec.fold_index)
+            bar.started(key, f"{spec.recipe.name} seed {spec.seed} {spec.fold.name}")
+            with epoch_listener(lambda epoch, phase, key=key: bar.epoch(key, epoch, phase)):  # type: ignore[misc]
+                row = run_one(spec, cache)
             rows.append(row)
-            if bar is not None:
-                bar.advance(task)
+            bar.finished(key, row)
             if on_run_done is not None:
                 on_run_done(row)
     return rows
