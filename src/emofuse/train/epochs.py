@@ -123,7 +123,11 @@ class GridProgress:
         new = min(epoch, budget) - self._seen.get(key, 0)
         if new > 0:
             self._seen[key] = self._seen.get(key, 0) + new
-            self._bar.update(self._epochs, advance=new, description=f"{key[0]} seed {key[1]} epoch {epoch}")
+            self._bar.update(
+                self._epochs,
+                advance=new,
+                description=f"{key[0]} seed {key[1]} fold{key[2] + 1} epoch {epoch}",
+            )
 
     def finished(self, key: RunKey, row: Mapping[str, Any]) -> None:
         """Run ``key`` ended (trained or skipped): its whole epoch budget counts."""
