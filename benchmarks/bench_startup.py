@@ -1,17 +1,24 @@
-"""Where users wait for nothing: ``predict`` of a 3 s clip in a new process, a finished ``run`` asked again, and
-``serve`` until it answers; written to ``benchmarks/results/startup.json``.
+"""Where users wait for nothing: ``predict`` of a 3 s clip in a new process, a finished ``run`` and a finished
+``quickstart`` asked again, and ``serve`` until it answers; written to ``benchmarks/results/startup.json``.
 
-1. **predict**: ``emofuse predict CLIP --model DIR --json`` in a fresh process, ``--repeats`` times (median),
-   with the prediction's own stage times beside the process's wall time (the rest is start-up: imports,
-   model and encoder loading).
+Every figure is a fresh process's wall time and its CPU time (user + sys of the process and its children), with
+the machine's load average: on a loaded machine the wall time follows the load, the CPU time does not.
+
+1. **predict**: ``emofuse predict CLIP --model DIR --json``, ``--repeats`` times (median), with the prediction's
+   own stage times beside it; then A/B/A/B in fresh processes of ``Predictor.from_pretrained(DIR,
+   background=...)`` + ``predict_file``: A builds the encoders before the first recording (as before), B builds
+   them in a background thread while the recording is decoded and transcribed (what ``emofuse predict`` does).
 2. **finished-run rerun**: a small grid (``pepino2020/audio``, 1 seed, 2 epochs) trained once with
-   ``emofuse run``; then the same command again in a fresh process, A/B/A/B: A answers from ``grid.json`` +
-   ``report.json`` (no torch), B is the same with ``grid.json`` removed (the runner imports torch, checks every
-   run and rebuilds the report, as before).
-3. **serve**: ``emofuse serve --model DIR`` until ``GET /health`` answers.
+   ``emofuse run``; then the same command again, A/B/A/B: A answers from ``grid.json`` + ``report.json`` (no
+   torch), B is the same with ``grid.json`` removed (the runner imports torch, checks every run and rebuilds the
+   report, as before).
+3. **finished-quickstart rerun**: ``emofuse quickstart`` on the finished quickstart directory, A/B/A/B: A answers
+   from ``quickstart.json`` + ``runs/grid.json`` (no torch), B is the same with ``quickstart.json`` removed (every
+   stage checks its files, the runs are skipped, the report and the package are rebuilt).
+4. **serve**: ``emofuse serve --model DIR`` until ``GET /health`` answers.
 
-The model and corpus come from a quickstart directory (``--quickstart DIR``; made with ``emofuse quickstart
---fast`` into a temporary directory when not given). The machine's load average is recorded with each figure.
+The model and corpus come from a quickstart directory (``--quickstart DIR``, which this script reruns and so
+updates; made with ``emofuse quickstart --fast`` into a temporary directory when not given).
 
     .venv/bin/python benchmarks/bench_startup.py [--quickstart emofuse-quickstart] [--repeats 3]
 """
@@ -36,17 +43,38 @@ EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
 CLIP_TEXT = "I waited for the bus all morning and it never came"
 
 
+PREDICT_API = (
+    "import json, sys\n"
+    "from emofuse.serve.predictor import Predictor\n"
+    "p = Predictor.from_pretrained(sys.argv[1], background=sys.argv[3] == '1')\n"
+    "print(json.dumps(p.predict_file(sys.argv[2]).to_dict()))\n"
+)
+
+
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
 def _timed(cmd: list[str], **kwargs: object) -> tuple[float, subprocess.CompletedProcess[str]]:
+    wall, _, done = _timed_cpu(cmd, **kwargs)
+    return wall, done
+
+
+def _timed_cpu(cmd: list[str], **kwargs: object) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall time, CPU time (user + sys of the child processes) and the finished process."""
+    before = os.times()
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[3:])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return wall, done
+    return wall, cpu, done
+
+
+def _median(rows: list[dict[str, object]], key: str) -> float:
+    return round(float(statistics.median(float(r[key]) for r in rows)), 2)  # type: ignore[arg-type]
 
 
 def _free_port() -> int:
@@ -64,12 +92,32 @@ def bench_predict(model: Path, work: Path, repeats: int) -> dict[str, object]:
     runs = []
     for _ in range(repeats):
         load = _load()
-        wall, done = _timed([*EMOFUSE, "predict", str(clip), "--model", str(model), "--json"])
+        wall, cpu, done = _timed_cpu([*EMOFUSE, "predict", str(clip), "--model", str(model), "--json"])
         stages = json.loads(done.stdout.strip().splitlines()[-1])["timings_s"]
-        runs.append({"wall_s": round(wall, 2), "prediction_s": round(stages["total"], 2), "load_avg": load})
+        runs.append(
+            {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "prediction_s": round(stages["total"], 2),
+             "load_avg": load}
+        )  # fmt: skip
         print("predict", runs[-1], flush=True)
-    wall = statistics.median(r["wall_s"] for r in runs)  # type: ignore[misc]
-    return {"clip_s": round(duration_s, 2), "runs": runs, "wall_s_median": wall, "target_s": 5.0}
+    rounds = []
+    for _ in range(repeats):
+        row: dict[str, object] = {"load_avg": _load()}
+        for name, flag in (("encoders_first", "0"), ("encoders_in_background", "1")):
+            wall, cpu, _ = _timed_cpu([sys.executable, "-c", PREDICT_API, str(model), str(clip), flag])
+            row[f"{name}_wall_s"], row[f"{name}_cpu_s"] = round(wall, 2), round(cpu, 2)
+        rounds.append(row)
+        print("predict A/B", row, flush=True)
+    return {
+        "clip_s": round(duration_s, 2),
+        "runs": runs,
+        "wall_s_median": _median(runs, "wall_s"),
+        "cpu_s_median": _median(runs, "cpu_s"),
+        "ab_rounds": rounds,
+        "ab_wall_s_median": {
+            k: _median(rounds, f"{k}_wall_s") for k in ("encoders_first", "encoders_in_background")
+        },
+        "target_s": 5.0,
+    }
 
 
 def bench_rerun(qs: Path, work: Path, repeats: int) -> dict[str, object]:
@@ -84,22 +132,50 @@ def bench_rerun(qs: Path, work: Path, repeats: int) -> dict[str, object]:
     rounds = []
     for _ in range(repeats):
         load = _load()
-        a, done = _timed(cmd)
+        a, a_cpu, done = _timed_cpu(cmd)
         assert "all already finished" in done.stdout, done.stdout
         saved = (out / "grid.json").read_bytes()
         (out / "grid.json").unlink()
-        b, done_b = _timed(cmd)
+        b, b_cpu, done_b = _timed_cpu(cmd)
         assert "0 trained" in done_b.stdout, done_b.stdout
         (out / "grid.json").write_bytes(saved)
-        rounds.append({"from_files_s": round(a, 2), "runner_s": round(b, 2), "load_avg": load})
+        rounds.append(
+            {"from_files_s": round(a, 2), "from_files_cpu_s": round(a_cpu, 2), "runner_s": round(b, 2),
+             "runner_cpu_s": round(b_cpu, 2), "load_avg": load}
+        )  # fmt: skip
         print("rerun", rounds[-1], flush=True)
-    a_med = statistics.median(r["from_files_s"] for r in rounds)  # type: ignore[misc]
-    b_med = statistics.median(r["runner_s"] for r in rounds)  # type: ignore[misc]
+    return _ab_summary(first, rounds, "from_files", "runner")
+
+
+def bench_quickstart_rerun(qs: Path, fast: bool, repeats: int) -> dict[str, object]:
+    cmd = [*EMOFUSE, "quickstart", "--out", str(qs), "--no-progress", *(["--fast"] if fast else [])]
+    first, _ = _timed(cmd)  # records quickstart.json if the directory was made before this fast path
+    print(f"quickstart rerun (recording) in {first:.1f} s", flush=True)
+    rounds = []
+    for _ in range(repeats):
+        load = _load()
+        a, a_cpu, done = _timed_cpu(cmd)
+        assert "already finished (answered from the files" in done.stdout, done.stdout
+        (qs / "quickstart.json").unlink()
+        b, b_cpu, done_b = _timed_cpu(cmd)  # every stage checks its files; records quickstart.json again
+        assert "0 trained" in done_b.stdout, done_b.stdout
+        rounds.append(
+            {"from_files_s": round(a, 2), "from_files_cpu_s": round(a_cpu, 2), "stages_s": round(b, 2),
+             "stages_cpu_s": round(b_cpu, 2), "load_avg": load}
+        )  # fmt: skip
+        print("quickstart rerun", rounds[-1], flush=True)
+    return _ab_summary(first, rounds, "from_files", "stages")
+
+
+def _ab_summary(first: float, rounds: list[dict[str, object]], a: str, b: str) -> dict[str, object]:
+    a_med, b_med = _median(rounds, f"{a}_s"), _median(rounds, f"{b}_s")
     return {
         "first_run_s": round(first, 1),
         "rounds": rounds,
-        "from_files_s_median": a_med,
-        "runner_s_median": b_med,
+        f"{a}_s_median": a_med,
+        f"{a}_cpu_s_median": _median(rounds, f"{a}_cpu_s"),
+        f"{b}_s_median": b_med,
+        f"{b}_cpu_s_median": _median(rounds, f"{b}_cpu_s"),
         "speedup": round(b_med / a_med, 1),
         "target_s": 3.0,
     }
@@ -146,13 +222,18 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emofuse-bench-startup-"))
     qs = args.quickstart
+    fast = True
     if qs is None:
         qs = work / "quickstart"
         _timed([*EMOFUSE, "quickstart", "--fast", "--out", str(qs), "--no-progress"])
+    else:
+        settings = json.loads((qs / "timings.json").read_text())["settings"]
+        fast = settings.get("n_speakers") == 6 and settings.get("seeds") == 1  # QuickstartSettings.fast()
     result = {
         "cpus": os.cpu_count(),
         "predict": bench_predict(qs / "model", work, args.repeats),
         "rerun": bench_rerun(qs, work, args.repeats),
+        "quickstart_rerun": bench_quickstart_rerun(qs, fast, args.repeats),
         "serve": bench_serve(qs / "model"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -390,7 +390,7 @@ def _answer_finished(console: Any, out: Path, settings: QuickstartSettings) -> b
     console.print(f"runs: 0 trained, all {n_runs} already finished (answered from the files in {out})")
     _print_where(console, out, str(finished["best_system"]))
     stage = ", ".join(f"{k} {v:.0f} s" for k, v in finished["stage_s"].items())
-    console.print(f"time:   nothing to do (the run that made these took {stage})")
+    console.print(f"time:   nothing to do (the last run over this directory took {stage})")
     _print_try_it(console, out)
     return True
 
