@@ -72,6 +72,7 @@ def build_app(settings: ServeSettings, predictor: Any = None) -> Any:
             asr_backend=settings.asr_backend,
             asr_model=settings.asr_model,
             warmup=settings.warmup,
+            background=settings.warmup,  # encoders built while the warm-up transcribes; its errors still stop start-up
         )
     return create_app(
         predictor,
