@@ -334,3 +334,20 @@ def test_loopback_hosts_and_worker_settings_round_trip(tmp_path: Any) -> None:
     app = build_app(settings_, predictor=StubPredictor())
     answers = asyncio.run(_post_all(app, [{}, {"headers": {"X-API-Key": KEY}}]))
     assert [r.status_code for r in answers] == [401, 200]  # each worker reads the key from its file
+
+
+def test_build_app_passes_allow_models_to_the_predictor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`emofuse serve --allow-model X` reaches the worker's package check (it was dropped before)."""
+    from emofuse.serve import predictor as predictor_module
+    from emofuse.serve.factory import ServeSettings, build_app
+
+    seen: dict[str, object] = {}
+
+    def fake_from_pretrained(model: str, **kwargs: object) -> StubPredictor:
+        seen.update(kwargs, model=model)
+        return StubPredictor()
+
+    monkeypatch.setattr(predictor_module.Predictor, "from_pretrained", staticmethod(fake_from_pretrained))
+    build_app(ServeSettings(model="pkg", allow_models=("/models/bert", "org/name")))
+    assert seen["model"] == "pkg"
+    assert tuple(seen["allow_models"]) == ("/models/bert", "org/name")

@@ -71,6 +71,7 @@ def build_app(settings: ServeSettings, predictor: Any = None) -> Any:
             settings.model,
             asr_backend=settings.asr_backend,
             asr_model=settings.asr_model,
+            allow_models=settings.allow_models,
             warmup=settings.warmup,
             background=settings.warmup,  # encoders built while the warm-up transcribes; its errors still stop start-up
         )
