@@ -43,6 +43,8 @@ Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
 #: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL, text and Whisper models)
 END_TO_END_KINDS = ("ssl", "text", "whisper_hf")
 Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
+#: target normalisation on the training fold (A/V/D): none, z-score (perez2022) or min-max to [0, 1] (deoliveira2023)
+TargetNorm = Literal["none", "zscore", "unit"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -69,6 +71,8 @@ class DataConfig(_Strict):
     ``excited -> happy``); utterances whose mapped label is not in ``labels`` are left out. ``task: avd``
     regresses ``avd_names`` (columns of the utterance table). ``task: classes`` with ``bins`` learns classes
     over quantile bins of one A/V/D column instead of the ``label`` column (perez2022).
+    ``target_norm`` (A/V/D): ``zscore`` (perez2022) or ``unit`` ([0, 1], deoliveira2023) with statistics of
+    the fold's training utterances; predictions and metrics stay in label units (:mod:`emofuse.train.target_norm`).
     """
 
     task: Literal["classes", "avd"] = "classes"
@@ -78,9 +82,14 @@ class DataConfig(_Strict):
     avd_names: list[Literal["arousal", "valence", "dominance"]] = Field(
         default_factory=lambda: ["arousal", "valence", "dominance"]
     )
+    target_norm: TargetNorm = "none"
 
     @model_validator(mode="after")
     def _check(self) -> DataConfig:
+        if self.target_norm != "none" and self.task != "avd":
+            raise ValueError(
+                f"data.target_norm {self.target_norm!r} normalises A/V/D values; it needs task: avd (use none)"
+            )
         if self.bins is not None:
             if self.task != "classes":
                 raise ValueError("data.bins turns a dimension into classes; it needs task: classes")
@@ -218,6 +227,20 @@ class EncoderTuning(_Strict):
     gradient_checkpointing: bool = False
 
 
+class LrSchedule(_Strict):
+    """A learning-rate schedule over epochs (``training.lr_schedule``).
+
+    ``kind: reduce_on_rise`` (perez2022: "reduce the learning rate by a factor of 0.75 whenever the validation
+    loss increases"): after every epoch whose dev ``monitor`` (the dev loss) is above the previous epoch's, every
+    learning rate (encoder groups included) is multiplied by ``factor``. It needs dev data; without a dev set
+    the rate stays constant. See :mod:`emofuse.train.lr_schedule`.
+    """
+
+    kind: Literal["reduce_on_rise"] = "reduce_on_rise"
+    factor: float = Field(default=0.75, gt=0, lt=1)
+    monitor: Literal["loss"] = "loss"
+
+
 class TrainerConfig(_Strict):
     """Where and how Lightning trains (Lightning's own ``Trainer`` arguments; no home-made launcher).
 
@@ -256,6 +279,8 @@ class TrainingConfig(_Strict):
     0..n-1) or an explicit list. ``score_weights: tune_dev`` (score fusion, classes): after training, pick the
     fusion weights that maximise dev ``uar`` (makiuchi2021 Eq. 4, weights tuned on held-out data); with
     ``strategy: pretrained`` and score fusion nothing is left to train, so the run only tunes the weights.
+    ``lr_schedule``: ``null`` (constant rate after the warm-up) or ``{kind: reduce_on_rise, factor: 0.75}``
+    (:class:`LrSchedule`, perez2022).
     ``loggers``: Lightning loggers writing per-epoch losses and dev metrics under ``<run dir>/logs/<name>/``
     (``csv``: ``metrics.csv``; ``tensorboard``: event files, needs ``emofuse[tensorboard]``); ``[]`` for none.
     They do not change results, so they are not part of a run's config hash.
@@ -280,6 +305,7 @@ class TrainingConfig(_Strict):
     mode: Literal["cached", "end_to_end"] = "cached"
     encoder_tuning: dict[str, EncoderTuning] = Field(default_factory=dict)
     length_bucketing: bool | None = None
+    lr_schedule: LrSchedule | None = None
 
     @field_validator("seeds")
     @classmethod
@@ -443,5 +469,14 @@ class Recipe(_Strict):
         return len(self.data.labels or []) if self.data.task == "classes" else len(self.data.avd_names)
 
     def resolved(self) -> dict[str, Any]:
-        """The fully resolved recipe as JSON-safe data (what a run directory records)."""
-        return self.model_dump(mode="json")
+        """The fully resolved recipe as JSON-safe data (what a run directory records).
+
+        Options added later are left out while they hold their default (``training.lr_schedule: null``,
+        ``data.target_norm: none``), so that the config hashes of runs finished before they existed still match.
+        """
+        data = self.model_dump(mode="json")
+        if data["training"].get("lr_schedule") is None:
+            data["training"].pop("lr_schedule", None)
+        if data["data"].get("target_norm") == "none":
+            data["data"].pop("target_norm", None)
+        return data

@@ -263,6 +263,9 @@ def export_onnx(
         ),
         "emofuse.version": packaged.config.emofuse_version,
     }
+    scaling = packaged.config.target_scaling
+    if scaling is not None:  # the graph outputs normalised A/V/D: label = output * scale + offset
+        meta["emofuse.target_scaling"] = json.dumps(scaling.model_dump(mode="json"))
     dims = {name: packaged.config.input_dims[name] for name in packaged.config.branches}
     return export_network(
         packaged.network,

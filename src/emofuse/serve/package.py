@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emofuse.errors import EmofuseError, ModelLoadError, short_repr
 from emofuse.hashing import file_sha256
 from emofuse.io import atomic_write_bytes, atomic_write_json
 from emofuse.train.rundir import ENCODERS_DIR, BranchRecord, RunDir
+from emofuse.train.target_norm import TargetScaling
 from emofuse.transcribe.source import TextSource
 
 if TYPE_CHECKING:
@@ -72,6 +74,9 @@ class PackageConfig(BaseModel):
     input_dims: dict[str, int]
     branches: dict[str, BranchRecord]
     text_source: TextSource
+    #: A/V/D models trained on normalised targets (``data.target_norm``): the training fold's statistics;
+    #: the network's outputs are mapped back to label units with them (:meth:`PackagedModel.to_label_units`)
+    target_scaling: TargetScaling | None = None
     recipe: Any = None
     source: dict[str, Any] | None = None
     weights: WeightsInfo
@@ -156,6 +161,14 @@ class PackagedModel:
     @property
     def encoder_ids(self) -> dict[str, str]:
         return {name: b.encoder_id for name, b in self.config.branches.items()}
+
+    def to_label_units(self, output: np.ndarray) -> np.ndarray:
+        """A/V/D network outputs ``[..., K]`` in label units (the training fold's ``target_scaling`` undone;
+        unchanged for a model trained on the labels as they are, and for class logits)."""
+        scaling = self.config.target_scaling
+        if scaling is None or self.task != "avd":
+            return output
+        return scaling.to_label_units(output)
 
     def encoders(self) -> dict[str, Any]:
         """Per branch the built encoder, built once on first use and checked against the stored ``encoder_id``."""
@@ -461,6 +474,7 @@ def save_package(
     text_source: TextSource,
     recipe: Any = None,
     source: dict[str, Any] | None = None,
+    target_scaling: TargetScaling | None = None,
 ) -> Path:
     """Write a package: weights first, then ``config.json`` (written last, atomically, so a killed export
     never leaves a directory that loads). Returns the package directory.
@@ -487,6 +501,7 @@ def save_package(
         "input_dims": input_dims,
         "branches": branches,
         "text_source": text_source.model_dump(mode="json"),
+        "target_scaling": target_scaling.model_dump(mode="json") if target_scaling is not None else None,
         "recipe": recipe,
         "source": source,
         "weights": {"file": WEIGHTS_FILE, "sha256": file_sha256(out / WEIGHTS_FILE)},
@@ -552,6 +567,7 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         text_source=config.text_source,
         recipe=config.recipe,
         source={"system": config.system, "seed": config.seed, "fold": config.fold},
+        target_scaling=config.target_scaling,
     )
     from emofuse.serve.trust import named_models
 

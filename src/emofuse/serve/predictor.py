@@ -345,7 +345,8 @@ class Predictor:
             prediction.probabilities = {label: float(p) for label, p in zip(labels, probs, strict=True)}
             prediction.top_class = labels[int(np.argmax(probs))]
         else:
-            prediction.avd = {n: float(v) for n, v in zip(self.packaged.avd_names, output, strict=True)}
+            values = self.packaged.to_label_units(output)  # normalised targets (data.target_norm) undone
+            prediction.avd = {n: float(v) for n, v in zip(self.packaged.avd_names, values, strict=True)}
         timings["total"] = time.perf_counter() - start
         prediction.timings_s = timings
         return prediction

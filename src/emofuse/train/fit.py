@@ -46,6 +46,8 @@ class FitResult:
     best_epoch: int | None
     history: list[dict[str, float]] = field(default_factory=list)
     world_size: int = 1  # processes that trained (DDP: devices x nodes)
+    #: learning-rate reductions of ``training.lr_schedule`` (:class:`emofuse.train.lr_schedule.ReduceLrOnRise`)
+    lr_reductions: list[dict[str, float]] = field(default_factory=list)
 
 
 class _History(L.Callback):
@@ -179,6 +181,10 @@ def fit_model(
     extra = getattr(model, "training_callbacks", None)  # FT=>FRZ of end_to_end models
     if callable(extra):
         callbacks.extend(extra())
+    from emofuse.train.lr_schedule import lr_schedule_callbacks
+
+    schedule = lr_schedule_callbacks(training.lr_schedule if has_dev else None)
+    callbacks.extend(schedule)
     ckpt = None
     if es is not None:
         mode = "min" if es.monitor == "loss" else "max"
@@ -259,7 +265,8 @@ def fit_model(
     module.cpu()  # predictions and the run directory are made on the CPU, wherever training ran
     module.eval()
     epochs_run = int(trainer.fit_loop.epoch_progress.current.completed)
-    return FitResult(module, epochs_run, best_epoch, history.rows, int(trainer.world_size))
+    reductions = [e for cb in schedule for e in getattr(cb, "events", [])]
+    return FitResult(module, epochs_run, best_epoch, history.rows, int(trainer.world_size), reductions)
 
 
 def is_rank_zero() -> bool:
@@ -276,4 +283,5 @@ def describe_fit(result: FitResult) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "history": result.history,
         "world_size": result.world_size,
+        "lr_reductions": result.lr_reductions,
     }

@@ -29,6 +29,7 @@ from emofuse.errors import ModelLoadError
 from emofuse.io import atomic_write_json, read_json
 from emofuse.recipes.model import ModelConfig
 from emofuse.recipes.schema import InputKind
+from emofuse.train.target_norm import TargetScaling
 from emofuse.transcribe.source import TextSource
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class RunConfig(BaseModel):
     avd_names: list[str] | None = None
     branches: dict[str, BranchRecord]
     text_source: TextSource
+    #: ``data.target_norm``'s training-fold statistics: the network's A/V/D outputs are normalised values
+    target_scaling: TargetScaling | None = None
     recipe: dict[str, Any]
     system: str
     seed: int

@@ -31,6 +31,7 @@ from emofuse.recipes.model import ModelConfig
 from emofuse.recipes.schema import Recipe
 from emofuse.train.data import BranchSource, EmotionDataset, FeatureCache, fit_standardizers
 from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
+from emofuse.train.target_norm import TargetScaling, fit_target_scaling, label_units, normalise_targets
 from emofuse.train.targets import binned_targets, recipe_targets
 
 
@@ -68,6 +69,8 @@ class Datasets:
     test: EmotionDataset
     #: end_to_end mode: ``{branch: TrainableEncoder}`` running inside the model (empty in cached mode)
     encoders: dict[str, Any] = field(default_factory=dict)
+    #: ``data.target_norm``'s statistics of the training part (None: targets in label units)
+    target_scaling: TargetScaling | None = None
 
 
 @contextlib.contextmanager
@@ -113,6 +116,8 @@ def run_hash(spec: RunSpec, upstream: Mapping[str, str]) -> str:
 def make_datasets(spec: RunSpec, cache: FeatureCache) -> Datasets:
     """Train / dev / test datasets of the fold; standardizers fitted on the training utterances only."""
     targets = recipe_targets(spec.recipe, spec.table, spec.fold.train)
+    scaling = fit_target_scaling(spec.recipe.data.target_norm, spec.labels, targets, spec.fold.train)
+    targets = normalise_targets(targets, scaling)
     # rows a branch cannot read (text-only rows for an audio branch) are left out of this system
     usable = {u for u in targets if all(u in src.keys for src in spec.sources.values())}
     train_ids, dev_ids, test_ids = (
@@ -134,13 +139,13 @@ def make_datasets(spec: RunSpec, cache: FeatureCache) -> Datasets:
     fit_standardizers(sources, cache, train_ids)
     parts = [EmotionDataset(ids, sources, cache, targets) for ids in (train_ids, dev_ids, test_ids)]
     if not inside:
-        return Datasets(parts[0], parts[1] if dev_ids else None, parts[2])
+        return Datasets(parts[0], parts[1] if dev_ids else None, parts[2], target_scaling=scaling)
     from emofuse.train.end_to_end import EndToEndDataset, RawInputs, build_trainable_encoders
 
     encoders = build_trainable_encoders(spec.recipe)
     raw = {n: RawInputs(spec.recipe, n, spec.table, spec.transcripts) for n in inside}
     e2e = [EndToEndDataset(p, raw, encoders) for p in parts]
-    return Datasets(e2e[0], e2e[1] if dev_ids else None, e2e[2], encoders)  # type: ignore[arg-type]
+    return Datasets(e2e[0], e2e[1] if dev_ids else None, e2e[2], encoders, scaling)  # type: ignore[arg-type]
 
 
 def pretrained_branch_states(
@@ -270,8 +275,10 @@ def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFra
     """Test predictions (the ``predictions.csv`` frame) and test / dev metrics of the trained module."""
     from emofuse.train.outputs import fold_metrics, loader, predictions_frame
 
-    tr, task = spec.recipe.training, spec.recipe.data.task
-    ids, outputs, targets = module.predict_loader(loader(data.test, tr.batch_size, spec.seed))
+    tr, task, scaling = spec.recipe.training, spec.recipe.data.task, data.target_scaling
+    ids, outputs, targets = label_units(
+        module.predict_loader(loader(data.test, tr.batch_size, spec.seed)), scaling
+    )
     frame = predictions_frame(spec.recipe, spec.seed, spec.fold.name, ids, outputs, targets, spec.labels)
     metrics: dict[str, Any] = {
         "test": fold_metrics(frame, task, spec.labels),
@@ -280,7 +287,9 @@ def evaluate_run(spec: RunSpec, module: Any, data: Datasets) -> tuple[pd.DataFra
         "data": training_data_summary(spec, data.train),
     }
     if data.dev is not None:
-        d_ids, d_out, d_tgt = module.predict_loader(loader(data.dev, tr.batch_size, spec.seed))
+        d_ids, d_out, d_tgt = label_units(
+            module.predict_loader(loader(data.dev, tr.batch_size, spec.seed)), scaling
+        )
         dev_frame = predictions_frame(
             spec.recipe, spec.seed, spec.fold.name, d_ids, d_out, d_tgt, spec.labels
         )
@@ -313,6 +322,7 @@ def _branch_record(spec: RunSpec, name: str, src: BranchSource, tuned: Mapping[s
 def record_run(
     spec: RunSpec, model: Any, model_cfg: ModelConfig, input_dims: dict[str, int], frame: pd.DataFrame,
     metrics: dict[str, Any], chash: str, tuned: Mapping[str, Any] | None = None,
+    target_scaling: TargetScaling | None = None,
 ) -> None:  # fmt: skip
     """Write the run directory (every file atomically, the done marker last).
 
@@ -331,6 +341,7 @@ def record_run(
             name: _branch_record(spec, name, src, sums) for name, src in spec.sources.items() if name in kept
         },
         text_source=recipe.text_source,
+        target_scaling=target_scaling,
         recipe=recipe.resolved(),
         system=recipe.name,
         seed=spec.seed,
@@ -392,7 +403,9 @@ def run_one(spec: RunSpec, cache: FeatureCache | None = None) -> dict[str, Any]:
     from emofuse.train.end_to_end import fine_tuned_branches
 
     tuned = {n: data.encoders[n] for n in fine_tuned_branches(recipe)}
-    record_run(spec, model, model_cfg, data.train.input_dims(), frame, metrics, chash, tuned)
+    record_run(
+        spec, model, model_cfg, data.train.input_dims(), frame, metrics, chash, tuned, data.target_scaling
+    )
     scores = {k: v for k, v in metrics["test"].items() if k in ("uar", "accuracy", "av_auc", "ccc")}
     return {**row, "status": "trained", **scores}
 
