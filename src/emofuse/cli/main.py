@@ -45,6 +45,7 @@ _COMMANDS = [
     ("emofuse.cli.transcribe", "transcribe"),
     ("emofuse.cli.extract", "extract"),
     ("emofuse.cli.run", "run"),
+    ("emofuse.cli.report", "report"),
     ("emofuse.cli.export", "export"),
     ("emofuse.cli.quickstart", "quickstart"),
     ("emofuse.cli.predict", "predict"),

@@ -2,7 +2,8 @@
 
 Per system, the spread over seeds of each metric (``accuracy``, ``uar``, ``av_auc`` for classes; ``ccc_<dim>`` and
 ``ccc`` for A/V/D) as median ± IQR (pepino2020 Table 1) and mean ± std (perez2022 Table 1); a paired t-test over
-seeds of every fusion system against the best single-modality system (perez2022); plots of the confusion matrix
+seeds of every fusion system against the best single-modality system and, with ``reference``, of every system
+against that named one (perez2022: against BERT; :mod:`emofuse.evaluate.reference`); plots of the confusion matrix
 and per-class recall per system and of the spread over seeds (pepino2020 Fig. 3).
 """
 
@@ -30,14 +31,18 @@ from emofuse.evaluate.aggregate import (
 from emofuse.evaluate.errors import EvaluationError
 from emofuse.evaluate.metrics import confusion
 from emofuse.evaluate.plots import plot_confusion, plot_per_class_recall, plot_seed_spread, slug
-from emofuse.evaluate.stats import paired_ttest_by_seed
+from emofuse.evaluate.reference import (
+    SIGNIFICANCE_LEVEL,
+    paired_comparisons,
+    reference_comparisons,
+    reference_section,
+)
 from emofuse.formatting import no_negative_zero
 from emofuse.io import atomic_write_json, atomic_write_text
 
 __all__ = ["Report", "write_report", "format_table", "chance_level", "no_negative_zero", "PERCENT_METRICS"]
 
 PERCENT_METRICS = frozenset({"accuracy", "uar"})
-SIGNIFICANCE_LEVEL = 0.05
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Report:
     best_single: str | None
     comparisons: list[dict[str, Any]]
     plots: dict[str, list[Path]] = field(default_factory=dict)
+    #: every other system against the named ``reference`` (None when none was named)
+    reference_comparisons: list[dict[str, Any]] | None = None
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -133,26 +140,6 @@ def _best_single(summary: dict, single: Sequence[str], primary: str) -> str | No
     return max(present, key=key)
 
 
-def _comparisons(
-    per_seed: pd.DataFrame, systems: list[str], best: str, metrics: list[str]
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for system in systems:
-        for metric in metrics:
-            entry: dict[str, Any] = {"system": system, "baseline": best, "metric": metric}
-            try:
-                result = paired_ttest_by_seed(per_seed, system, best, metric)
-            except EvaluationError as exc:
-                entry.update(t=None, p=None, mean_difference=None, n=None, significant=None, note=str(exc))
-            else:
-                entry.update(result.to_dict())
-                entry["significant"] = (
-                    bool(result.p < SIGNIFICANCE_LEVEL) if not math.isnan(result.p) else None
-                )
-            out.append(entry)
-    return out
-
-
 def _load(data: Any) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Return (predictions, per_seed) from what the caller gave."""
     if isinstance(data, str | os.PathLike):
@@ -183,6 +170,7 @@ def write_report(
     notes: Sequence[str] = (),
     audio_baselines: Mapping[str, str] | None = None,
     transcript_quality: Mapping[str, Mapping[str, Any]] | None = None,
+    reference: str | None = None,
 ) -> Report:
     """Write ``report.md``, ``report.json``, ``per_seed.csv`` (and ``per_fold.csv``) and ``plots/*.png`` to ``out_dir``.
 
@@ -201,6 +189,8 @@ def write_report(
             section and plot (deoliveira2023 Fig. 3, :mod:`emofuse.evaluate.relative_gain`).
         transcript_quality: ``{system: {"transcripts", "wer", ...}}``: adds the transcripts / WER table
             (deoliveira2023 Table 2, :mod:`emofuse.evaluate.transcript_quality`).
+        reference: a system every other one is also t-tested against (perez2022: BERT), in its own section
+            (:mod:`emofuse.evaluate.reference`) and ``report.json`` (``reference``, ``reference_comparisons``).
     """
     predictions, per_seed = _load(data)
     out = Path(out_dir)
@@ -240,7 +230,8 @@ def write_report(
         )
     best = _best_single(summary, single_modality, primary)
     others = [s for s in systems if s not in set(single_modality)]
-    comparisons = _comparisons(per_seed, others, best, metrics) if best is not None else []
+    comparisons = paired_comparisons(per_seed, others, best, metrics) if best is not None else []
+    against = reference_comparisons(per_seed, reference, metrics) if reference is not None else None
 
     plots: dict[str, list[Path]] = {"spread": [], "confusion": [], "per_class_recall": []}
     for metric in metrics:
@@ -318,6 +309,8 @@ def write_report(
         "best_single_modality": best,
         "summary": summary,
         "comparisons": comparisons,
+        "reference": reference,
+        "reference_comparisons": against,
         "per_seed": per_seed.to_dict(orient="records"),
         "plots": {k: [str(p.relative_to(out)) for p in v] for k, v in plots.items()},
         **extra_json,
@@ -329,11 +322,16 @@ def write_report(
     if extra_md:
         head, _, rest = markdown.partition("## Plots")
         markdown = head + "\n".join(extra_md) + "\n## Plots" + rest
+    if against is not None:  # the named reference's section, after the best-single one
+        head, plots_header, rest = markdown.partition("## Plots\n")
+        markdown = head + "\n".join(reference_section(str(reference), against)) + "\n" + plots_header + rest
     if notes:
         head, _, rest = markdown.partition("\n")
         markdown = head + "\n\n" + "\n".join(notes) + "\n" + rest
     atomic_write_text(md_path, markdown)
-    return Report(out, md_path, json_path, task, metrics, summary, per_seed, best, comparisons, plots)
+    return Report(
+        out, md_path, json_path, task, metrics, summary, per_seed, best, comparisons, plots, against
+    )
 
 
 def _extra_sections(
