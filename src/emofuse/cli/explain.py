@@ -4,7 +4,8 @@ Examples::
 
     emofuse explain embeddings runs/ --system multimodal --corpus iemocap.jsonl --store features/ --out explain/
     emofuse explain layers runs/fusion_distilhubert/seed0/fold1 --out explain/
-    emofuse explain tokens --model model/ talk.wav --transcript "I am so tired" --out explain/
+    emofuse explain tokens model/ talk.wav --transcript "I am so tired" --out explain/
+    emofuse explain silence runs/bert_sil_ft_ccc/seed0/fold1 --transcripts transcripts.jsonl --out explain/
 
 * ``embeddings``: kumar2021's intersection matrix (how much the classes' embedding clusters overlap in the
   first 3 principal components; lower = better separated) and the PCA plot of the embeddings, recomputed on
@@ -13,7 +14,9 @@ Examples::
 * ``speaker-probe``: makiuchi2021's speaker-identification probe (Table 3) on the bottleneck features of
   cross-representation models (e.g. ``runs/speech/seed0/fold1 runs/speech_large/seed0/fold1``).
 * ``tokens``: integrated-gradients attributions of the predicted class over the text branch's tokens,
-  ``[SIL]`` included (perez2022).
+  ``[SIL]`` included (perez2022; a BERT-family branch over its input embeddings), of a package or a run directory.
+* ``silence``: perez2022 Sec. 6 over a run's test utterances: distance of high-attribution tokens to ``[SIL]``
+  and attributions by silence-ratio bin (:mod:`emofuse.cli.explain_tokens`).
 """
 
 from __future__ import annotations
@@ -233,115 +236,7 @@ def speaker_probe_cmd(
     console.print(f"written {out / 'speaker_probe.json'}")
 
 
-@app.command("tokens")
-def tokens(
-    audio: Path = typer.Argument(..., help="The recording (any format emofuse reads).", metavar="AUDIO"),
-    model: Path = typer.Option(..., "--model", help="Packaged model directory (`emofuse` package)."),
-    transcript: str | None = typer.Option(None, "--transcript", help="What was said (else ASR)."),
-    out: Path = typer.Option(..., "--out", help="Output directory for tokens.png/.json."),
-    branch: str | None = typer.Option(
-        None, "--branch", help="Text branch to attribute (default: the text one)."
-    ),
-    target: str | None = typer.Option(
-        None, "--target", help="Class (or A/V/D dimension) to explain; default: the predicted class."
-    ),
-    n_steps: int = typer.Option(64, "--steps", min=2, help="Integrated-gradients steps."),
-    allow_model: list[str] = typer.Option(
-        [],
-        "--allow-model",
-        help="A model id or folder the package may load (repeatable; trusted packages only).",
-    ),
-) -> None:
-    """Integrated-gradients attributions of the prediction over the transcript's tokens (with [SIL])."""
-    import numpy as np
+from emofuse.cli.explain_tokens import silence, tokens  # noqa: E402  (commands of their own module)
 
-    from emofuse.audio import SAMPLE_RATE_HZ, load_audio
-    from emofuse.errors import ConfigError
-    from emofuse.explain.tokens import branch_attributions, frame_tokens, plot_token_attributions
-    from emofuse.io import atomic_write_json
-    from emofuse.serve.predictor import Predictor
-    from emofuse.train.collate import collate
-
-    console = _console()
-    predictor = Predictor.from_pretrained(model, allow_models=allow_model)
-    packaged = predictor.packaged
-    branches = packaged.config.branches
-    text_branches = [n for n, b in branches.items() if b.input != "audio"]
-    if branch is None:
-        if not text_branches:
-            raise ConfigError(
-                f"{model}: the model has no text branch (branches: {sorted(branches)}); nothing to attribute"
-            )
-        branch = text_branches[0]
-    elif branch not in branches:
-        raise ConfigError(f"{model}: no branch {branch!r}; branches: {sorted(branches)}")
-    names = packaged.labels if packaged.task == "classes" else packaged.avd_names
-    if target is not None and target not in names:
-        raise ConfigError(f"--target {target!r} is not an output of the model; outputs: {names}")
-    prediction = predictor.predict_file(audio, transcript=transcript)
-    wave = load_audio(audio, sample_rate_hz=SAMPLE_RATE_HZ)
-    encoders = packaged.encoders()
-    features: dict[str, np.ndarray] = {}
-    branch_text = ""
-    for name, b in branches.items():
-        if b.input == "audio":
-            item: Any = wave
-        else:
-            item = prediction.text_with_sil if b.input == "asr_sil" else prediction.text
-            if name == branch:
-                branch_text = item
-        array = np.asarray(encoders[name].encode(item, SAMPLE_RATE_HZ), dtype=np.float32)
-        std = packaged.standardizers.get(name)
-        features[name] = std.transform(array) if std is not None else array
-    batch = collate(
-        [{"utterance_id": "explain", "features": features, "target": np.zeros((), dtype=np.int64)}]
-    )
-    if target is None:
-        target = str(prediction.top_class) if packaged.task == "classes" else names[0]
-    result = branch_attributions(
-        packaged.network, batch["inputs"], batch["masks"], branch, names.index(target), n_steps=n_steps
-    )
-    n_frames = len(result.attributions)
-    toks = frame_tokens(encoders[branch], branch_text, n_frames) if branch_text is not None else None
-    mapped = toks is not None
-    if toks is None:
-        toks = [f"frame {t}" for t in range(n_frames)]
-    out.mkdir(parents=True, exist_ok=True)
-    plot_token_attributions(toks, result.attributions, out / "tokens.png", title=f"{branch} -> {target}")
-    payload = {
-        "audio": str(audio),
-        "model": str(model),
-        "branch": branch,
-        "text": branch_text,
-        "tokens": toks,
-        "tokens_mapped": mapped,
-        "target_name": target,
-        **result.to_dict(),
-        "prediction": prediction.to_dict(),
-    }
-    atomic_write_json(out / "tokens.json", payload)
-
-    from rich.text import Text
-
-    line = Text()
-    for tok, value in zip(toks, result.attributions, strict=True):
-        strength = min(abs(value) / 0.3, 1.0)  # perez2022's "high" threshold saturates the colour
-        colour = "green" if value >= 0 else "red"
-        line.append(
-            f"{tok}", style=f"bold {colour}" if strength >= 1.0 else colour if strength > 0.3 else "dim"
-        )
-        line.append(f"({value:+.2f}) ")
-    what = f"predicted {target}" if packaged.task == "classes" and target == prediction.top_class else target
-    console.print(
-        f"[bold]{branch}[/] branch, attributions to {what} (integrated gradients, {n_steps} steps):"
-    )
-    console.print(line)
-    console.print(
-        f"sum of raw attributions {sum(result.raw_attributions):+.4f} vs output change "
-        f"{result.output_at_input - result.output_at_baseline:+.4f} (convergence delta {result.convergence_delta:+.2e})"
-    )
-    if not mapped:
-        console.print(
-            f"[yellow]the {branch} encoder's frames could not be matched to tokens; shown by frame index[/]"
-        )
-    console.print(f"files in {out}")
+app.command("tokens")(tokens)
+app.command("silence")(silence)
