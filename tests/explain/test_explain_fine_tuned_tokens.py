@@ -20,7 +20,9 @@ from emofuse.explain.silence_analysis import (
     UtteranceAttributions,
     attribution_by_silence_ratio,
     distance_table,
+    max_sil_per_distance,
     sil_distances,
+    sil_token_ratio,
 )
 from emofuse.synth import espeak_available
 
@@ -48,6 +50,22 @@ def test_distances_and_bins_by_hand() -> None:
     # word tokens of u1 at distances 2, 1, 1, 2, 3; 3 high ones spread like them: 3 * (count / 5)
     assert {d: r["high_tokens"] for d, r in table.items()} == {1: 1, 2: 1, 3: 1}
     assert table[1]["expected"] == pytest.approx(3 * 2 / 5) and table[3]["expected"] == pytest.approx(3 / 5)
+    # perez2022's measure: the top [SIL] (0.9 at 3), nearest high word token "c" at 4: 0.9 per token
+    assert max_sil_per_distance(toks, att) == {
+        "sil_index": 3,
+        "sil_attribution": 0.9,
+        "distance": 1,
+        "per_unit_distance": pytest.approx(0.9),
+    }
+    two = ["[CLS]", "[SIL]", "a", "b", "c", "[SIL]", "[SEP]"]
+    assert max_sil_per_distance(two, [0, 0.2, 0.8, 0, 0, -0.6, 0])["distance"] == 3  # -0.6 beats 0.2
+    assert max_sil_per_distance(two, [0, 0.2, 0.1, 0, 0, -0.6, 0])["distance"] is None  # no high word
+    assert max_sil_per_distance(["[CLS]", "a", "[SEP]"], [0, 1, 0]) is None
+    assert sil_token_ratio(toks) == pytest.approx(1 / 5) and sil_token_ratio(two) == pytest.approx(2 / 3)
+    # by the time ratio, and by the token ratio split at the paper's 0.18
+    assert [r["n_utterances"] for r in attribution_by_silence_ratio(utts, by="time", edges=[0.5])] == [2, 0]
+    split = attribution_by_silence_ratio(utts, edges=[0.18])
+    assert [r["n_utterances"] for r in split] == [1, 1] and split[1]["low"] == 0.18
     rows = attribution_by_silence_ratio(utts, n_bins=2)
     assert [r["n_utterances"] for r in rows] == [1, 1] and rows[0]["n_sil"] == 0
     assert rows[1]["mean_abs_sil"] == pytest.approx(0.9) and rows[1]["share_sil_high"] == 1.0
@@ -196,4 +214,6 @@ def test_explain_silence_over_the_runs_test_utterances(
     assert [u["utterance_id"] for u in with_sil] == ["u0"]  # "I can not believe it [SIL] we won"
     assert sum(b["n_utterances"] for b in data["by_silence_ratio"]) == 2
     assert sum(b["n_sil"] for b in data["by_silence_ratio"]) == 1
+    u0 = next(u for u in data["utterances"] if u["utterance_id"] == "u0")
+    assert u0["max_sil"]["sil_index"] == u0["tokens"].index("[SIL]") and u0["sil_token_ratio"] > 0
     assert "distance to the nearest [SIL]" in " ".join(output.split())
