@@ -50,6 +50,7 @@ _COMMANDS = [
     ("emofuse.cli.quickstart", "quickstart"),
     ("emofuse.cli.predict", "predict"),
     ("emofuse.cli.serve", "serve"),
+    ("emofuse.cli.adapt_text", "adapt_text"),
 ]
 
 
@@ -57,7 +58,7 @@ def _mount() -> None:
     for module_name, attr, name, help_text in _GROUPS:
         app.add_typer(getattr(importlib.import_module(module_name), attr), name=name, help=help_text)
     for module_name, name in _COMMANDS:
-        app.command(name=name)(getattr(importlib.import_module(module_name), name))
+        app.command(name=name.replace("_", "-"))(getattr(importlib.import_module(module_name), name))
 
 
 @app.callback()

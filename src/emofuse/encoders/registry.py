@@ -5,7 +5,8 @@ Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensm
 ``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
 ``[256]``, ``silence_ratio`` (silero-vad non-speech ratio, ``[1]``; dict:
 ``{"kind": "silence_ratio", "method": "vad" | "energy" | "vad+energy", "threshold": 0.5}``); GloVe (a local file, never downloaded) only as a dict:
-``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``; Whisper's encoder through
+``{"kind": "word_gap_ratio"}`` (the transcripts' word-gap ``silence_ratio``, ``[1]``, only with
+``input: asr_silence_ratio``); ``{"kind": "glove", "vectors_path": "/data/glove.42B.300d.txt"}`` ``[T, 300]``; Whisper's encoder through
 transformers (trainable end to end) only as a dict: ``{"kind": "whisper_hf", "model": "<id or dir>"}``. A string that starts with ``{``
 is read as a JSON dict. Dict specs name ``kind`` and every option of that kind's config; a preset may be given
 as ``{"kind": "spectral", "preset": "mel128", "hop_ms": 20}``.
@@ -36,6 +37,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
     "glove": ("emofuse.encoders.glove", "GloveConfig", "GloveEncoder"),
     "silence_ratio": ("emofuse.encoders.silence", "SilenceRatioConfig", "SilenceRatioEncoder"),
     "phones": ("emofuse.encoders.phones", "PhonesConfig", "PhoneEncoder"),
+    "word_gap_ratio": ("emofuse.encoders.word_gaps", "WordGapRatioConfig", "WordGapRatioEncoder"),
 }
 KINDS = tuple(_IMPLEMENTATIONS)
 SPEC_STRINGS = (
@@ -52,6 +54,7 @@ SPEC_STRINGS = (
     "speaker",
     "silence_ratio",
     "phones",
+    "word_gap_ratio",
 )
 
 

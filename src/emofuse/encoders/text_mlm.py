@@ -4,7 +4,8 @@ perez2022 adds a silence token to BERT's tokenizer and embedding matrix and adap
 (15 % of tokens masked, lr 5e-5, up to 30 epochs; Switchboard then MSP-Podcast, both with ``[SIL]`` inserted at
 ASR word gaps). :func:`adapt_sil_token_mlm` does the same on the texts you give it (for example the
 ``text_with_sil`` column of the training part of a corpus) and saves a model directory that the text encoder
-loads with ``{"kind": "text", "model": DIR, "sil_token": true}``. Unlike the stock masking collator it lets
+loads with ``{"kind": "text", "model": DIR, "sil_token": true}`` (a quick single pass: the stage with several
+tables, validation, early stopping and resume is :mod:`emofuse.encoders.text_adapt`, ``emofuse adapt-text``). Unlike the stock masking collator it lets
 ``[SIL]`` itself be masked and predicted, so its input and output embedding rows are both trained.
 """
 
@@ -22,8 +23,13 @@ from emofuse.encoders.text import _SIL_RE, SIL_TOKEN, add_sil_token
 from emofuse.errors import ConfigError
 
 
-def _mask(input_ids: Any, maskable: Any, tokenizer: Any, prob: float, generator: Any) -> tuple[Any, Any]:
-    """BERT masking: of the chosen ``prob`` positions, 80 % -> [MASK], 10 % -> random token, 10 % unchanged."""
+def mask_tokens(
+    input_ids: Any, maskable: Any, tokenizer: Any, prob: float, generator: Any
+) -> tuple[Any, Any]:
+    """BERT masking: of the chosen ``prob`` positions, 80 % -> [MASK], 10 % -> random token, 10 % unchanged.
+
+    ``input_ids`` / ``maskable``: ``[B, T]``. Returns ``(inputs [B, T], labels [B, T])`` (-100 where not chosen).
+    """
     import torch
 
     labels = input_ids.clone()
@@ -35,6 +41,23 @@ def _mask(input_ids: Any, maskable: Any, tokenizer: Any, prob: float, generator:
     to_random = chosen & ~to_mask & (torch.rand(input_ids.shape, generator=generator) < 0.5)
     inputs[to_random] = torch.randint(len(tokenizer), input_ids.shape, generator=generator)[to_random]
     return inputs, labels
+
+
+def mlm_batch_loss(
+    mlm: Any, tokenizer: Any, texts: Sequence[str], mask_prob: float, max_tokens: int, generator: Any
+) -> Any:
+    """Masked-LM loss (a scalar tensor) of one batch of texts, every token but the special ones (except ``[SIL]``)
+    maskable; None when no token was chosen."""
+    sil_id = tokenizer.convert_tokens_to_ids(SIL_TOKEN) if SIL_TOKEN in tokenizer.get_vocab() else None
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+    ids = enc["input_ids"]
+    maskable = enc["attention_mask"].bool()
+    for s in set(tokenizer.all_special_ids) - {sil_id}:
+        maskable &= ids != s
+    inputs, labels = mask_tokens(ids, maskable, tokenizer, mask_prob, generator)
+    if (labels != -100).sum() == 0:
+        return None
+    return mlm(input_ids=inputs, attention_mask=enc["attention_mask"], labels=labels).loss
 
 
 def adapt_sil_token_mlm(
@@ -77,7 +100,6 @@ def adapt_sil_token_mlm(
             f"{name}: the tokenizer has no [MASK] token; MLM adaptation needs a BERT-like model"
         )
     sil_id = add_sil_token(tokenizer, mlm, sil_init)
-    special = set(tokenizer.all_special_ids) - {sil_id}
     prepared = [_SIL_RE.sub(SIL_TOKEN, t) for t in texts]
 
     torch.manual_seed(seed)
@@ -96,18 +118,10 @@ def adapt_sil_token_mlm(
             epoch_losses = []
             for i in range(0, len(order), batch_size):
                 batch = [prepared[j] for j in order[i : i + batch_size]]
-                enc = tokenizer(
-                    batch, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
-                )
-                ids = enc["input_ids"]
-                maskable = enc["attention_mask"].bool()
-                for s in special:
-                    maskable &= ids != s
-                inputs, labels = _mask(ids, maskable, tokenizer, mask_prob, generator)
-                if (labels != -100).sum() == 0:
+                loss = mlm_batch_loss(mlm, tokenizer, batch, mask_prob, max_tokens, generator)
+                if loss is None:
                     bar.advance(task)
                     continue
-                loss = mlm(input_ids=inputs, attention_mask=enc["attention_mask"], labels=labels).loss
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()

@@ -38,7 +38,7 @@ from emofuse.recipes.estimator import EstimatorConfig, check_estimator_model
 from emofuse.recipes.model import ModelConfig
 from emofuse.transcribe.source import TextSource
 
-InputKind = Literal["audio", "transcript", "asr", "asr_sil", "audio_transcript"]
+InputKind = Literal["audio", "transcript", "asr", "asr_sil", "asr_silence_ratio", "audio_transcript"]
 Strategy = Literal["cold_start", "pretrained", "warm_start", "finetune"]
 #: encoder kinds that ``training.mode: end_to_end`` runs inside the model (Hugging Face SSL, text and Whisper models)
 END_TO_END_KINDS = ("ssl", "text", "whisper_hf")
@@ -114,7 +114,8 @@ class FeatureConfig(_Strict):
     """One branch's input: an encoder spec (string or dict, see ``emofuse.encoders.build_encoder``) and its source.
 
     ``input``: ``audio`` (the utterance's audio), ``transcript`` (the human transcript of the table),
-    ``asr`` (the ASR transcript), ``asr_sil`` (the ASR transcript with ``[SIL]`` tokens).
+    ``asr`` (the ASR transcript), ``asr_sil`` (the ASR transcript with ``[SIL]`` tokens), ``asr_silence_ratio``
+    (the transcripts table's word-gap ``silence_ratio``, read by the ``word_gap_ratio`` encoder only).
     ``standardize``: z-score the features with statistics of the fold's training utterances only.
     ``audio_transcript``: the utterance's audio with the table's transcript (forced phone alignment).
     ``per_speaker: mean``: each utterance gets the mean of its speaker's features (makiuchi2021's speaker
@@ -165,7 +166,18 @@ class FeatureConfig(_Strict):
 
         if self.kind not in KINDS:  # e.g. a test's stand-in whose features sit in the store already
             return self
-        modality = encoder_class(self.kind).modality  # from the encoder class: no second table
+        cls = encoder_class(self.kind)
+        modality = cls.modality  # from the encoder class: no second table
+        required = getattr(cls, "required_input", None)
+        if required is not None and self.input != required:
+            raise ValueError(
+                f"encoder {self.kind!r} reads the transcripts' silence ratio; use input: {required}"
+            )
+        if required is None and self.input == "asr_silence_ratio":
+            raise ValueError(
+                f"input asr_silence_ratio is the transcripts' word-gap silence ratio; read it with "
+                f"encoder {{kind: word_gap_ratio}}, not {self.kind!r}"
+            )
         if modality == "audio_text" and self.input != "audio_transcript":
             raise ValueError(f"encoder {self.kind!r} aligns audio to text; use input: audio_transcript")
         if modality == "audio" and self.input != "audio":

@@ -318,6 +318,8 @@ class Predictor:
                 item = wave
             elif branch.input == "asr_sil":
                 item = text_with_sil
+            elif branch.input == "asr_silence_ratio":  # the word-gap ratio (word_gap_ratio encoder)
+                item = repr(text_result.silence_ratio)
             else:
                 item = text_result.text
             with self._encoder_locks[name]:

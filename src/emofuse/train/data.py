@@ -39,6 +39,12 @@ __all__ = [
 ]
 
 AVD_NAMES = ("arousal", "valence", "dominance")
+#: inputs read from the transcripts table -> its column
+ASR_TEXT_COLUMNS = {"asr": "text", "asr_sil": "text_with_sil", "asr_silence_ratio": "silence_ratio"}
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -49,18 +55,19 @@ def branch_texts(
     """``{utterance_id: text}`` for a text branch.
 
     ``transcript``: the table's human transcript; ``asr``: the transcripts table's ``text``; ``asr_sil``: its
-    ``text_with_sil``. A missing text is an error naming the utterances.
+    ``text_with_sil``; ``asr_silence_ratio``: its word-gap ``silence_ratio`` written as text (what the
+    ``word_gap_ratio`` encoder reads). A missing text is an error naming the utterances.
     """
     if input_kind == "transcript":
         texts = dict(zip(table["utterance_id"], table["transcript"], strict=True))
         what = "the utterance table's transcript column"
-    elif input_kind in ("asr", "asr_sil"):
+    elif input_kind in ASR_TEXT_COLUMNS:
         if transcripts is None:
             raise ConfigError(
                 f"a branch reads input {input_kind!r} but no transcripts table was given; "
                 "run `emofuse transcribe` and pass --transcripts"
             )
-        column = "text" if input_kind == "asr" else "text_with_sil"
+        column = ASR_TEXT_COLUMNS[input_kind]
         if column not in transcripts.columns:
             raise CorpusError(
                 f"the transcripts table has no {column!r} column (columns: {list(transcripts.columns)})"
@@ -68,9 +75,18 @@ def branch_texts(
         by_id = dict(zip(transcripts["utterance_id"].astype(str), transcripts[column], strict=True))
         texts = {u: by_id.get(u) for u in table["utterance_id"]}
         what = f"the transcripts table's {column} column"
+        if input_kind == "asr_silence_ratio":
+            from emofuse.encoders.word_gaps import ratio_text
+
+            texts = {
+                u: None if _missing(v) else ratio_text(v, f"transcripts table, utterance {u}")
+                for u, v in texts.items()
+            }
     else:
-        raise ConfigError(f"input {input_kind!r} is not a text input (transcript, asr, asr_sil)")
-    missing = [u for u, t in texts.items() if t is None or (isinstance(t, float) and math.isnan(t))]
+        raise ConfigError(
+            f"input {input_kind!r} is not a text input (transcript, asr, asr_sil, asr_silence_ratio)"
+        )
+    missing = [u for u, t in texts.items() if _missing(t)]
     if missing:
         raise CorpusError(
             f"{len(missing)} utterance(s) have no text in {what} (e.g. {missing[:5]}); "

@@ -18,7 +18,7 @@ import pandas as pd
 from emofuse.errors import ConfigError
 from emofuse.recipes.schema import Recipe
 
-ASR_INPUTS = ("asr", "asr_sil")
+ASR_INPUTS = ("asr", "asr_sil", "asr_silence_ratio")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from emofuse.errors import ConfigError
 from emofuse.recipes.schema import Recipe
+from emofuse.train.adapt_stage import resolve_adaptations
 from emofuse.train.data import FeatureCache
 from emofuse.train.features import FeaturePlan, spec_key
 from emofuse.train.folds import checked_folds, protocol_note
@@ -40,7 +41,7 @@ from emofuse.train.rundir import RunDir
 from emofuse.train.steps import RunSpec, run_one
 from emofuse.train.targets import binned_targets
 
-ASR_INPUTS = ("asr", "asr_sil")
+ASR_INPUTS = ("asr", "asr_sil", "asr_silence_ratio")
 
 
 @dataclass
@@ -188,6 +189,7 @@ def run_experiment(
     fold_list = checked_folds(folds, table, ordered[0], accept_weaker_protocol)
     note = protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
     show = sys.stderr.isatty() if progress is None else progress
+    ordered = resolve_adaptations(ordered, transcripts, fold_list, progress=show)  # MLM stage ([SIL])
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
 
