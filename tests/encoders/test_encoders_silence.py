@@ -130,14 +130,22 @@ def test_silfeat_recipes_load_and_fuse_silence_with_cls() -> None:
         r = load_recipe(f"perez2022/{name}")
         assert r.paper == "perez2022" and r.name == name
         assert set(r.features) == set(r.model.branches)
-        sil = r.features["silence"]
-        assert sil.input == "audio" and sil.encoder["kind"] == "silence_ratio" and sil.standardize
+        sil = r.features["silence"]  # the paper's ratio: ASR word gaps, from the transcripts table
+        assert (
+            sil.input == "asr_silence_ratio" and sil.encoder["kind"] == "word_gap_ratio" and sil.standardize
+        )
         assert build_encoder(sil.encoder).dim == 1  # the spec validates
         # the paper's BERT + sil_feat: plain BERT over ASR text, silence concatenated before the head
         assert r.features["text"].input == "asr" and "sil_token" not in r.features["text"].encoder
         assert r.model.fusion == "early"
         assert r.model.fusion_params["fusion_norm"] is ("egemaps" in name)
         assert r.data.task == ("classes" if name.endswith("binned") else "avd")
+    for name in ("bert_silfeat_vad_ccc", "bert_silfeat_vad_binned"):  # the VAD ratio, under its own name
+        r = load_recipe(f"perez2022/{name}")
+        vad = r.features["vad_silence"]
+        assert "silence" not in r.features and set(r.features) == set(r.model.branches)
+        assert vad.input == "audio" and vad.encoder["kind"] == "silence_ratio" and vad.standardize
+        assert r.model.fusion == "early" and r.model.fusion_params["fusion_norm"] is False
 
 
 def test_extract_expands_the_recipe_to_the_silence_encoder(
@@ -145,9 +153,11 @@ def test_extract_expands_the_recipe_to_the_silence_encoder(
 ) -> None:
     from emofuse.cli.extract import _expand_specs
 
-    specs = {label: (spec, source) for label, spec, source in _expand_specs(["perez2022/bert_silfeat_ccc"])}
-    spec, source = specs["bert_silfeat_ccc:silence"]
-    assert source is None and specs["bert_silfeat_ccc:text"][1] == "asr"
+    specs = {
+        label: (spec, source) for label, spec, source in _expand_specs(["perez2022/bert_silfeat_vad_ccc"])
+    }
+    spec, source = specs["bert_silfeat_vad_ccc:vad_silence"]
+    assert source is None and specs["bert_silfeat_vad_ccc:text"][1] == "asr"
     rows = []
     for k, w in paused.items():
         write_wav(tmp_path / f"{k}.wav", w, SR)
@@ -162,7 +172,7 @@ def test_extract_expands_the_recipe_to_the_silence_encoder(
 
 
 def test_silfeat_recipe_trains_end_to_end(paused: dict[str, np.ndarray], tmp_path: Path) -> None:
-    """bert_silfeat_ccc through run_experiment: the runner computes the silence ratios from the audio itself."""
+    """bert_silfeat_vad_ccc through run_experiment: the runner computes the VAD ratios from the audio itself."""
     from emofuse.recipes import load_recipes
     from emofuse.train.runner import run_experiment
 
@@ -209,7 +219,7 @@ def test_silfeat_recipe_trains_end_to_end(paused: dict[str, np.ndarray], tmp_pat
         "training.seeds=1",
         "training.lr=0.001",
     ]
-    recipes = load_recipes(["perez2022/bert_silfeat_ccc"], over)
+    recipes = load_recipes(["perez2022/bert_silfeat_vad_ccc"], over)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = run_experiment(
@@ -228,9 +238,9 @@ def test_silfeat_recipe_trains_end_to_end(paused: dict[str, np.ndarray], tmp_pat
     run_dir = Path(res.runs["run_dir"][0])
     cfg = RunDir(run_dir).read_config().model_dump(mode="json")
     sil_id, _ = encoder_id_of({"kind": "silence_ratio", "method": "vad", "threshold": 0.5})
-    assert cfg["branches"]["silence"]["encoder_id"] == sil_id
-    assert cfg["input_dims"]["silence"] == 1 and cfg["input_dims"]["text"] == 12
-    assert cfg["branches"]["silence"]["standardizer"] is not None
+    assert cfg["branches"]["vad_silence"]["encoder_id"] == sil_id
+    assert cfg["input_dims"]["vad_silence"] == 1 and cfg["input_dims"]["text"] == 12
+    assert cfg["branches"]["vad_silence"]["standardizer"] is not None
     assert "ccc_arousal" in json.loads((run_dir / "metrics.json").read_text())["test"]
     # the store now holds the real ratios, larger for the longer pauses
     ratios = {r["utterance_id"]: store.get(sil_id, audio_key(r["audio_path"]))[0] for r in records}

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-TEXT_SOURCES = ("transcript", "asr", "asr_sil")
+TEXT_SOURCES = ("transcript", "asr", "asr_sil", "asr_silence_ratio")
 
 
 def _expand_specs(specs: list[str]) -> list[tuple[str, Any, str | None]]:
@@ -24,6 +24,13 @@ def _expand_specs(specs: list[str]) -> list[tuple[str, Any, str | None]]:
 
             recipe = load_recipe(raw)
             for branch, feature in recipe.features.items():
+                if isinstance(feature.encoder, dict) and feature.encoder.get("adapt") is not None:
+                    from emofuse.errors import ConfigError
+
+                    raise ConfigError(
+                        f"{raw}: features.{branch}.encoder adapts the model first (adapt); `emofuse run` runs that "
+                        f"stage, or make the model with `emofuse adapt-text` and set features.{branch}.encoder.model"
+                    )
                 source = feature.input
                 out.append(
                     (f"{Path(raw).stem}:{branch}", feature.encoder, None if source == "audio" else source)
@@ -50,6 +57,10 @@ def _texts(table: Any, transcripts: Path | None, source: str) -> dict[str, str]:
     from emofuse.transcribe.table import read_transcripts
 
     frame = read_transcripts(transcripts)
+    if source == "asr_silence_ratio":  # the word-gap ratio, as the word_gap_ratio encoder reads it
+        from emofuse.train.data import branch_texts
+
+        return branch_texts(table, source, frame)
     column = "text" if source == "asr" else "text_with_sil"
     if source == "asr_sil" and frame[column].isna().all():
         raise ConfigError(f"{transcripts} has no text_with_sil column values; re-run `emofuse transcribe`")
@@ -72,7 +83,9 @@ def extract(
         None, "--transcripts", help="Transcripts table from `emofuse transcribe`."
     ),
     text_source: str = typer.Option(
-        "transcript", "--text-source", help="Text for text encoders: transcript|asr|asr_sil."
+        "transcript",
+        "--text-source",
+        help="Text for text encoders: transcript|asr|asr_sil (asr_silence_ratio: the word_gap_ratio encoder).",
     ),
     store: Path | None = typer.Option(
         None, "--store", help="Feature store directory (default: the emofuse cache)."

@@ -127,10 +127,16 @@ def resolve_adaptations(
     for recipe in recipes:
         features = dict(recipe.features)
         for name, feat in recipe.features.items():
-            if isinstance(feat.encoder, dict) and "adapt" in feat.encoder:
+            if not isinstance(feat.encoder, dict) or "adapt" not in feat.encoder:
+                continue
+            if (
+                feat.encoder["adapt"] is None
+            ):  # `--set features.text.encoder.adapt=null`: the [SIL] row as initialised
+                spec = {k: v for k, v in feat.encoder.items() if k != "adapt"}
+            else:
                 where = f"{recipe.name}: features.{name}.encoder"
                 spec = resolve_spec(feat.encoder, transcripts, folds, where, progress)
-                features[name] = feat.model_copy(update={"encoder": spec})
+            features[name] = feat.model_copy(update={"encoder": spec})
         out.append(
             recipe if features == recipe.features else recipe.model_copy(update={"features": features})
         )
