@@ -376,3 +376,31 @@ def export(
             atomic_write_json(report_path, result.report.to_dict())
     _out().print(f"wrote {len(result.table)} utterance(s) to {out}")
     _print_report(result.report)
+
+
+@app.command("demo")
+def demo_command(
+    out: Path = typer.Argument(..., help="Directory to build the corpus in (reused when built already)."),
+    pauses: bool = typer.Option(
+        False,
+        "--pauses",
+        help="The pause demo: arousal carried by pauses between words (perez2022's evidence).",
+    ),
+    speakers: int = typer.Option(8, "--speakers", min=1, help="Distinct espeak-ng voices (sessions of two)."),
+    per_class: int = typer.Option(
+        6, "--per-class", min=1, help="Utterances per speaker and class (arousal level with --pauses)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Build a demo corpus with espeak-ng (offline): the quickstart's, or with --pauses the pause demo."""
+    from rich.console import Console
+
+    if pauses:
+        from emofuse.corpus.demo_pauses import make_pause_demo_corpus
+
+        path = make_pause_demo_corpus(out, speakers, per_class, seed)
+    else:
+        from emofuse.corpus.demo import make_demo_corpus
+
+        path = make_demo_corpus(out, speakers, per_class, seed)
+    Console(stderr=True).print(f"wrote {path}")
