@@ -82,6 +82,10 @@ def test_a_killed_adaptation_resumes_from_its_last_epoch(
     assert {p.name for p in partial.glob("*.safetensors")} >= {"current.safetensors", "optimizer.safetensors"}
     before = saves[-1]["stages"][0]["train_loss"]
     monkeypatch.setattr(_Checkpoint, "save_state", real_save)
+    with pytest.raises(ConfigError, match="other tables or settings"):  # never resumed with other inputs
+        adapt_text_model(
+            [("conversation", CONVERSATION)], out, model=str(tiny_bert_dir), config=FAST, progress=False
+        )
     calls: list[int] = []
     import emofuse.encoders.text_adapt as text_adapt
 

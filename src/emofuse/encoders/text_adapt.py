@@ -39,6 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from emofuse.errors import ConfigError
+from emofuse.hashing import config_hash, text_key
 from emofuse.io import atomic_write_json, read_json
 
 STATE_NAME = "state.json"
@@ -258,6 +259,13 @@ def adapt_text_model(
     ckpt = _Checkpoint(target.with_name(target.name + ".partial"))
     ckpt.root.mkdir(parents=True, exist_ok=True)
     state = ckpt.state()
+    texts_key = [[name, text_key("\n".join(texts))] for name, texts in stages]
+    inputs = config_hash({"model": model, "config": cfg.model_dump(mode="json"), "stages": texts_key})
+    if state is not None and state.get("inputs") != inputs:
+        raise ConfigError(
+            f"{ckpt.root} holds an unfinished adaptation of other tables or settings; delete it to start "
+            "again, or choose another output directory"
+        )
     source = str(ckpt.root) if state is not None else resolve_model(model)
     tokenizer = load_pretrained(transformers.AutoTokenizer, source, "tokenizer")
     mlm, info = load_pretrained(
@@ -280,6 +288,7 @@ def adapt_text_model(
             "bad_epochs": 0,
             "head_init": head_init,
             "stages": [],
+            "inputs": inputs,
         }
         ckpt.save_weights(mlm, BEST_NAME)
         ckpt.save_state(state)
