@@ -139,6 +139,17 @@ def markdown(summary: dict[str, dict[str, Any]], seeds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cls_spread(texts: list[str], model_dir: str | None) -> float:
+    """How much the frozen [CLS] varies between utterances: mean per-dimension sd / mean |per-dimension mean|."""
+    import numpy as np
+
+    from emofuse.encoders import build_encoder
+
+    spec = {"kind": "text", "model": model_dir, "layers": "last", "pooling": "cls", "sil_token": True}
+    x = np.stack(build_encoder(spec).encode_batch(texts))
+    return float(x.std(axis=0).mean() / np.abs(x.mean(axis=0)).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("perez2022_demo_work"), help="working directory")
@@ -198,6 +209,10 @@ def main() -> None:
             merged["arousal"].corr(merged["text_with_sil"].str.count(r"\[SIL\]"))
         ),
     }
+    sample = transcripts["text_with_sil"].astype(str).tolist()[:60]
+    cues["cls_spread_initial"] = cls_spread(sample, None)
+    if adapted:
+        cues["cls_spread_adapted"] = cls_spread(sample, str(adapted[0].parent))
     report = {
         "what": "perez2022 on the pause demo corpus: activation CCC and binned UAR, paired t-tests against BERT",
         "corpus": {
