@@ -35,6 +35,9 @@ CASES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "glove": lambda f: {"kind": "glove", "vectors_path": str(f["glove_file"])},
     "silence_ratio": lambda f: "silence_ratio",
     "phones": lambda f: "phones",  # (waveform, transcript) pairs
+    "word_gap_ratio": lambda f: {
+        "kind": "word_gap_ratio"
+    },  # the transcripts' silence_ratio, handed over as text
 }
 RANK = {"frames": 2, "layers": 3, "pooled": 1}
 SPOKEN = "the weather is lovely today and I feel great"  # what the `speech` fixture (u0) says
@@ -74,6 +77,8 @@ def test_encoder_contract(kind: str, fixtures: dict[str, Any], speech: np.ndarra
     def item_of(wave: np.ndarray) -> Any:
         if encoder.modality == "audio_text":  # the audio with its transcript (forced alignment)
             return (wave, SPOKEN)
+        if kind == "word_gap_ratio":
+            return repr(0.25)
         return wave if encoder.modality == "audio" else "please leave the papers [SIL] on the table"
 
     out = encoder.encode(item_of(speech), SAMPLE_RATE_HZ)
