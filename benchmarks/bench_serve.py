@@ -10,7 +10,8 @@
    errors, and the process's peak resident memory (sampled every 20 ms; baseline before the test).
 
 3. **Worker processes** (``--processes``): real ``emofuse serve`` servers in subprocesses. (a) Throughput of
-   ``--clients`` (50) loopback clients with 1 worker process vs 2, A/B/A/B, with the load average beside it;
+   ``--clients`` (50) loopback clients with 1 worker process vs 2, A/B ``--rounds`` (3) times (medians), with the
+   load average and the server's CPU time per request beside it;
    (b) ``--bursts`` (10) bursts of 50 clients through ASR on 2 processes x 2 inference threads each (the
    configuration whose shared silero-VAD crashed before it had a lock): crashes = worker deaths, signals or
    dropped connections; (c) 20 slow clients (a complete head, then the body one byte every 0.5 s) beside 10
@@ -303,6 +304,21 @@ class _ServeProcess:
         return [line for line in self.log_path.read_text().splitlines() if any(w in line for w in words)]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system, s) of a process and all its children so far."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -375,20 +391,33 @@ def _bench_throughput(package: Path, payload: bytes, args: argparse.Namespace, r
     result: dict[str, Any] = {"throughput_runs": []}
     # (a) throughput, 1 vs 2 worker processes, A/B/A/B, given transcripts (the model and alignment, no Whisper)
     rounds: dict[str, list[float]] = {"1": [], "2": []}
+    cpu_per_request: dict[str, list[float]] = {"1": [], "2": []}
     loads: list[float] = []
-    for workers in (1, 2, 1, 2):
+    for workers in (1, 2) * args.rounds:
         with _ServeProcess(package, workers, root / f"serve{workers}.log", "--queue-size", "64") as server:
             _burst(server.port, payload, 4, SHORT_TEXT)  # warm every worker
             loads.append(_load_average())
+            cpu_before = _cpu_s(server.proc.pid)
             burst = _burst(server.port, payload, args.clients, SHORT_TEXT)
+            cpu_ms = 1000 * (_cpu_s(server.proc.pid) - cpu_before) / max(1, burst["answered"])
             rounds[str(workers)].append(burst["throughput_per_s"])
-            result["throughput_runs"].append({"workers": workers, **burst, "load": loads[-1]})
+            cpu_per_request[str(workers)].append(cpu_ms)
+            result["throughput_runs"].append(
+                {
+                    "workers": workers,
+                    **burst,
+                    "server_cpu_ms_per_request": round(cpu_ms, 1),
+                    "load": loads[-1],
+                }
+            )
     one, two = stats.median(rounds["1"]), stats.median(rounds["2"])
     result["throughput"] = {
         "clients": args.clients,
         "req_per_s_1_process": one,
         "req_per_s_2_processes": two,
         "ratio_2_to_1": round(two / one, 2) if one else None,
+        "server_cpu_ms_per_request_1_process": round(stats.median(cpu_per_request["1"]), 1),
+        "server_cpu_ms_per_request_2_processes": round(stats.median(cpu_per_request["2"]), 1),
         "load_average_during": loads,
     }
     return result
@@ -468,6 +497,7 @@ def main() -> None:
     parser.add_argument(
         "--processes", action="store_true", help="only the worker-process benchmarks (serve_processes.json)"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds of 1 vs 2 worker processes")
     parser.add_argument("--bursts", type=int, default=10, help="bursts of --clients for the crash count")
     parser.add_argument(
         "--parts",

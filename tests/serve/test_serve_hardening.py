@@ -351,3 +351,43 @@ def test_build_app_passes_allow_models_to_the_predictor(monkeypatch: pytest.Monk
     build_app(ServeSettings(model="pkg", allow_models=("/models/bert", "org/name")))
     assert seen["model"] == "pkg"
     assert tuple(seen["allow_models"]) == ("/models/bert", "org/name")
+
+
+def test_worker_processes_get_one_native_thread_pool_each_unless_the_user_set_one() -> None:
+    from emofuse.serve.factory import NATIVE_THREAD_VARS, worker_thread_env
+
+    env = worker_thread_env(1, {"OMP_NUM_THREADS": "3"})
+    assert "OMP_NUM_THREADS" not in env  # the user's own setting wins
+    assert {name: env[name] for name in NATIVE_THREAD_VARS if name != "OMP_NUM_THREADS"} == {
+        name: "1" for name in NATIVE_THREAD_VARS if name != "OMP_NUM_THREADS"
+    }
+    assert env["TOKENIZERS_PARALLELISM"] == "false"
+    assert worker_thread_env(2, {})["OPENBLAS_NUM_THREADS"] == "2"
+    with pytest.raises(ValueError):
+        worker_thread_env(0, {})
+
+
+def test_serve_with_two_workers_hands_them_one_thread_each(
+    package_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from emofuse.cli.main import app
+    from emofuse.serve.factory import NATIVE_THREAD_VARS, SETTINGS_ENV, ServeSettings
+
+    for name in (*NATIVE_THREAD_VARS, "TOKENIZERS_PARALLELISM", SETTINGS_ENV):
+        monkeypatch.setenv(name, "")  # recorded, so the test's changes to the environment are undone
+        monkeypatch.delenv(name)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(k, env=dict(os.environ)))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    result = CliRunner().invoke(app, ["serve", "--model", str(package_dir), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 2
+    assert {name: seen["env"][name] for name in NATIVE_THREAD_VARS} == {
+        name: "1" for name in NATIVE_THREAD_VARS
+    }
+    assert ServeSettings.from_env(seen["env"]).torch_threads == 1

@@ -97,7 +97,7 @@ def serve(
 
     from emofuse.errors import ConfigError
     from emofuse.serve.auth import load_api_key
-    from emofuse.serve.factory import SETTINGS_ENV, ServeSettings, build_app
+    from emofuse.serve.factory import SETTINGS_ENV, ServeSettings, build_app, worker_thread_env
     from emofuse.serve.http import HEADER_TIMEOUT_ENV
     from emofuse.serve.package import load_model
 
@@ -153,6 +153,7 @@ def serve(
     # a bad package fails here, once, not in every worker
     load_model(model, build_encoders=False, allow_models=allow_model, check_asr=own_asr)
     os.environ[SETTINGS_ENV] = settings.to_env()
+    os.environ.update(worker_thread_env(settings.torch_threads or 1))  # inherited by each worker process
     console.print(
         f"emofuse serving {model} on [bold]http://{host}:{port}/[/] with {workers} worker processes "
         f"(each loads the model; API docs at /docs; {auth})"
