@@ -41,7 +41,8 @@ def main() -> None:
 
     from emofuse.corpus.demo import make_demo_corpus
     from emofuse.corpus.table import duration_s, read_table
-    from emofuse.transcribe import build_transcriber, transcribe_table
+    from emofuse.transcribe import transcribe_table
+    from emofuse.transcribe.source import TextSource
 
     work = Path(tempfile.mkdtemp(prefix="emofuse-bench-transcribe-"))
     table = read_table(
@@ -53,10 +54,11 @@ def main() -> None:
         )
     )
     audio_s = float(duration_s(table).sum())
-    variants = {
-        "packed": build_transcriber("faster-whisper", beam_size=args.beam_size),
-        "one_per_window": build_transcriber("faster-whisper", beam_size=args.beam_size, pack_s=0),
+    sources = {
+        "packed": TextSource(beam_size=args.beam_size),
+        "one_per_window": TextSource(beam_size=args.beam_size, options={"pack_s": 0}),
     }
+    variants = {name: source.build() for name, source in sources.items()}
     from emofuse.audio import load_audio
 
     first = load_audio(table["audio_path"].iloc[0])
@@ -68,7 +70,9 @@ def main() -> None:
             out = work / f"{name}_{r}.jsonl"
             load = [round(v, 2) for v in os.getloadavg()]
             start = time.perf_counter()
-            frame = transcribe_table(table, transcriber, out, progress=False, cache=False)
+            frame = transcribe_table(
+                table, transcriber, out, progress=False, cache=False, text_source=sources[name]
+            )
             wall_s = time.perf_counter() - start
             merged = table.merge(frame, on="utterance_id")
             hit = sum(_hits(a, b) for a, b in zip(merged["transcript"], merged["text"], strict=True)) / len(

@@ -124,3 +124,24 @@ def test_a_long_recording_is_cut_into_speech_chunks_and_times_come_back(whisper,
             start_s,
             [(w.text, w.start_s) for w in near],
         )
+
+
+def test_a_long_recording_runs_silero_vad_once_not_again_per_chunk(whisper, clips, monkeypatch) -> None:  # noqa: ANN001
+    """The chunks of a long recording reuse the frames of the pass that cut it to refine their word times."""
+    import emofuse.transcribe.vad as vad
+
+    waves = [load_audio(p) for p in clips]
+    pause = np.zeros(2 * 16_000, np.float32)
+    recording = np.concatenate([x for w in waves + waves for x in (w, pause)])
+    assert recording.size / 16_000 > whisper.pack_s
+    passes: list[int] = []
+    many = vad.speech_probabilities_many
+
+    def counting(waves_: list[np.ndarray], sample_rate_hz: int) -> list[np.ndarray]:
+        passes.append(len(waves_))
+        return many(waves_, sample_rate_hz)
+
+    monkeypatch.setattr(vad, "speech_probabilities_many", counting)
+    result = whisper.transcribe(recording, 16_000)
+    assert passes == [1] and result.words  # the one block's pass; none per chunk
+    assert all(0 <= w.start_s < w.end_s <= recording.size / 16_000 for w in result.words)

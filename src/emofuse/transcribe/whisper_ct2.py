@@ -161,12 +161,26 @@ class FasterWhisperTranscriber:
         """
         return self.transcribe_many([wave], sample_rate_hz)[0]
 
-    def transcribe_many(self, waves: Sequence[np.ndarray], sample_rate_hz: int) -> list[Transcript]:
+    def transcribe_many(
+        self,
+        waves: Sequence[np.ndarray],
+        sample_rate_hz: int,
+        *,
+        speech_probs: Sequence[np.ndarray] | None = None,
+    ) -> list[Transcript]:
         """Transcribe several recordings ``[N_i]``: short ones packed into shared windows, long ones alone.
+
+        Args:
+            speech_probs: silero-vad's frame probabilities of each wave (``[ceil(N_i / 512)]`` at 16 kHz), when
+                the caller has them already (cut from a longer recording's): word times are refined with them
+                instead of running silero-vad on each wave again.
 
         Returns one :class:`Transcript` per wave, in order, word times relative to that wave.
         """
         audios = [prepare_wave(w, sample_rate_hz) for w in waves]
+        if speech_probs is not None and len(speech_probs) != len(audios):
+            raise ValueError(f"speech_probs has {len(speech_probs)} arrays for {len(audios)} waves")
+        known = list(speech_probs) if speech_probs is not None else None
         out: list[Transcript | None] = [None] * len(audios)
         limit = int(self.pack_s * MODEL_SAMPLE_RATE_HZ)
         gap = int(self.pack_gap_s * MODEL_SAMPLE_RATE_HZ)
@@ -180,15 +194,21 @@ class FasterWhisperTranscriber:
                 out[i] = self._transcribe_chunked(audio) if chunked else self._transcribe_long(audio)
             else:
                 if pack and pack_samples + audio.size + gap > limit:
-                    self._decode_pack(pack, audios, out)
+                    self._decode_pack(pack, audios, out, known)
                     pack, pack_samples = [], gap
                 pack.append(i)
                 pack_samples += audio.size + gap
         if pack:
-            self._decode_pack(pack, audios, out)
+            self._decode_pack(pack, audios, out, known)
         return [t for t in out if t is not None]
 
-    def _decode_pack(self, pack: list[int], audios: list[np.ndarray], out: list[Transcript | None]) -> None:
+    def _decode_pack(
+        self,
+        pack: list[int],
+        audios: list[np.ndarray],
+        out: list[Transcript | None],
+        known_probs: list[np.ndarray] | None = None,
+    ) -> None:
         """Decode clips ``pack`` (indices into ``audios``) in one window and put each one's transcript in ``out``."""
         gap = np.zeros(int(self.pack_gap_s * MODEL_SAMPLE_RATE_HZ), dtype=np.float32)
         pieces: list[np.ndarray] = [gap]
@@ -201,6 +221,7 @@ class FasterWhisperTranscriber:
         window = np.concatenate(pieces)
         raw, language = self._decode(window, 0.0, window.size / MODEL_SAMPLE_RATE_HZ)
         per_clip: list[list[Word]] = [[] for _ in pack]
+        probs = self._pack_speech_probs(pack, audios, known_probs)
         for word in raw:
             middle_s = 0.5 * (word.start_s + word.end_s)
             # the clip whose span, widened by half the gap after it, holds the word's midpoint
@@ -210,9 +231,21 @@ class FasterWhisperTranscriber:
         for k, i in enumerate(pack):
             duration_s = audios[i].size / MODEL_SAMPLE_RATE_HZ
             words = clean_words(per_clip[k], duration_s)
-            if self.refine_with_vad and words:
-                words = refine_word_times(words, audios[i])
+            if probs is not None and words:
+                words = refine_word_times(words, audios[i], speech_probs=probs[k])
             out[i] = make_transcript(words, duration_s, self.backend_id, language=language)
+
+    def _pack_speech_probs(
+        self, pack: list[int], audios: list[np.ndarray], known: list[np.ndarray] | None
+    ) -> list[np.ndarray] | None:
+        """silero-vad frame probabilities of each clip of a pack: the caller's, or one batched pass over them."""
+        if not self.refine_with_vad:
+            return None
+        if known is not None:
+            return [known[i] for i in pack]
+        from emofuse.transcribe.vad import speech_probabilities_many
+
+        return speech_probabilities_many([audios[i] for i in pack], MODEL_SAMPLE_RATE_HZ)
 
     def _decode(self, audio: np.ndarray, offset_s: float, duration_s: float) -> tuple[list[Word], str | None]:
         model = self._model()  # a ModelLoadError of its own, not a decoding failure
@@ -238,6 +271,7 @@ class FasterWhisperTranscriber:
         pad = int(0.2 / frame_s)
         duration_s = audio.size / MODEL_SAMPLE_RATE_HZ
         chunks: list[tuple[int, int]] = []  # sample ranges
+        chunk_probs: list[np.ndarray] = []  # each chunk's frames of its block's VAD pass (not run again)
         for start, end in split_blocks(audio, self.block_s):
             probs = speech_probabilities(audio[start:end], MODEL_SAMPLE_RATE_HZ)
             max_frames = int((self.chunk_s - 2 * pad * frame_s) / frame_s)
@@ -249,10 +283,15 @@ class FasterWhisperTranscriber:
                 chunks.append(
                     (start + lo_frame * VAD_FRAME_SAMPLES, min(end, start + hi_frame * VAD_FRAME_SAMPLES))
                 )
+                chunk_probs.append(probs[lo_frame:hi_frame])
         words: list[Word] = []
         language = None
         done = (
-            self.transcribe_many([audio[lo:hi] for lo, hi in chunks], MODEL_SAMPLE_RATE_HZ) if chunks else []
+            self.transcribe_many(
+                [audio[lo:hi] for lo, hi in chunks], MODEL_SAMPLE_RATE_HZ, speech_probs=chunk_probs
+            )
+            if chunks
+            else []
         )
         for (lo, _), part in zip(chunks, done, strict=True):
             offset_s = lo / MODEL_SAMPLE_RATE_HZ
@@ -275,7 +314,13 @@ class FasterWhisperTranscriber:
         return make_transcript(words, duration_s, self.backend_id, language=language)
 
 
-def refine_word_times(words: list[Word], audio: np.ndarray, threshold: float = 0.5) -> list[Word]:
+def refine_word_times(
+    words: list[Word],
+    audio: np.ndarray,
+    threshold: float = 0.5,
+    *,
+    speech_probs: np.ndarray | None = None,
+) -> list[Word]:
     """Shrink each word's span to the speech silero-vad finds inside it.
 
     Whisper's word timestamps tend to stretch a word over the pause that follows it ("was" from 0.32 s to 1.22 s
@@ -285,10 +330,11 @@ def refine_word_times(words: list[Word], audio: np.ndarray, threshold: float = 0
 
     Args:
         words: words in order, times in seconds. audio: the mono 16 kHz waveform ``[N]`` they were recognised from.
+        speech_probs: silero-vad's frame probabilities of ``audio`` ``[ceil(N / 512)]`` if known (else computed).
     """
     from emofuse.transcribe.vad import speech_probabilities
 
-    probs = speech_probabilities(audio, MODEL_SAMPLE_RATE_HZ)
+    probs = speech_probabilities(audio, MODEL_SAMPLE_RATE_HZ) if speech_probs is None else speech_probs
     frame_s = 512 / MODEL_SAMPLE_RATE_HZ
     speech = probs >= threshold
     out: list[Word] = []
