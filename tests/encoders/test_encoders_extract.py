@@ -160,3 +160,25 @@ def test_text_encoder_needs_texts(tmp_path, enc_corpus, tiny_bert_dir):
     keys = extract_features(table, enc, store, texts=texts, progress=False)
     assert keys["u0"] == keys["u2"] and len(store.keys(enc.encoder_id)) == 3
     assert utterance_keys(table, "text", texts) == keys
+
+
+def test_opensmile_extracts_in_worker_processes_like_in_one(tmp_path, enc_corpus, monkeypatch):
+    """openSMILE asks for processes: with 2 workers every batch is encoded outside this process (a broken
+    in-process path is never called) and the store holds what one worker writes."""
+    pytest.importorskip("opensmile")
+    import emofuse.encoders.extract as extract
+
+    table = _spans_table(enc_corpus, 6)
+    encoder = build_encoder("opensmile.egemaps")
+    assert extract.default_workers(encoder) == (os.cpu_count() or 1)
+    one, two = FeatureStore(tmp_path / "one"), FeatureStore(tmp_path / "two")
+    k1 = extract_features(table, encoder, one, workers=1, batch_size=2, progress=False)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("encoded in the parent process")
+
+    monkeypatch.setattr(extract, "_encode_and_store", not_here)
+    k2 = extract_features(table, encoder, two, workers=2, batch_size=2, progress=False)
+    assert k1 == k2 and two.temp_files() == []
+    for key in set(k1.values()):
+        np.testing.assert_array_equal(one.get(encoder.encoder_id, key), two.get(encoder.encoder_id, key))

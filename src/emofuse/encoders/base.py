@@ -46,6 +46,9 @@ class Encoder(ABC):
     output: ClassVar[OutputKind]
     code_version: ClassVar[str] = "1"
     sample_rate_hz: ClassVar[int] = SAMPLE_RATE_HZ
+    #: extraction runs this encoder in worker processes, not threads: single-threaded native code that holds the
+    #: GIL between calls or has no model worth sharing (openSMILE); each process builds its own from the config
+    parallel_processes: ClassVar[bool] = False
 
     def __init__(self, config: EncoderConfig) -> None:
         self.config = config

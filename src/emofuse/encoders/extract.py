@@ -7,9 +7,18 @@ and a killed run resumes where it stopped (entries are written atomically one by
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from typing import Any
 
 import numpy as np
@@ -82,6 +91,13 @@ def utterance_keys(
     return hashes
 
 
+def default_workers(encoder: Encoder) -> int:
+    """Workers :func:`extract_features` should use for ``encoder`` when the user did not say: a process per core
+    for an encoder with ``parallel_processes`` (openSMILE), else 1 (threads of the torch encoders fight over
+    small machines' cores; see the benchmark)."""
+    return max(1, os.cpu_count() or 1) if getattr(encoder, "parallel_processes", False) else 1
+
+
 def extract_features(
     table: pd.DataFrame,
     encoder: Encoder,
@@ -97,8 +113,9 @@ def extract_features(
     Args:
         table: utterance table (``utterance_id``, ``audio_path``, ``start_s``, ``end_s``).
         texts: utterance id -> text, for text encoders.
-        workers: threads encoding batches in parallel (the encoders release the GIL in native code). On
-            2 shared cores, 2 workers helped the torch/ctranslate2 encoders and little else (see the benchmark).
+        workers: batches encoded in parallel: threads (the encoders release the GIL in native code; on 2 shared
+            cores, 2 threads helped the torch/ctranslate2 encoders and little else), or worker processes for an
+            encoder with ``parallel_processes`` (openSMILE), each building its own encoder once.
         batch_size: utterances per ``encode_batch`` call (and per unit of resumable work).
         progress: show a rich progress bar.
 
@@ -123,45 +140,90 @@ def extract_features(
             text = str(texts[row.utterance_id]) if encoder.modality == "audio_text" else None  # type: ignore[index]
             source[k] = (row.audio_path, _span(row.start_s), _span(row.end_s), text)
     todo = list(source)
-    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    batches = [[(k, source[k]) for k in todo[i : i + batch_size]] for i in range(0, len(todo), batch_size)]
+    wants_processes = getattr(encoder, "parallel_processes", False)  # duck-typed encoders: threads
+    processes = workers if wants_processes and workers > 1 and len(batches) > 1 else 0
 
-    def run(batch: list[str]) -> int:
-        if encoder.modality == "text":
-            items: list[Any] = [source[k] for k in batch]
-        else:
-            from emofuse.audio import load_audio
-
-            rate = encoder.sample_rate_hz
-            items = [
-                load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e)
-                if text is None
-                else (load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e), text)
-                for p, s, e, text in (source[k] for k in batch)
-            ]
-        arrays = encoder.encode_batch(items, encoder.sample_rate_hz)
-        for k, arr in zip(batch, arrays, strict=True):
-            store.put(enc_id, k, np.asarray(arr))
-        return len(batch)
-
-    with _progress(progress) as bar:
+    with _progress(progress) as bar, _pool(encoder, store, workers, processes) as pool:
         task = bar.add_task(f"{enc_id}", total=len(keys), completed=len(keys) - len(todo)) if bar else None
-        # batches always run in worker threads, also for workers=1: on a small shared machine torch's
-        # intra-op threads in the main thread were up to 10x slower (busy-waiting OpenMP barriers) than
-        # encoding in a worker thread (benchmarks/results/encoders.json); the main thread only reports progress.
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emofuse-encode") as pool:
-            pending: set[Future[int]] = {pool.submit(run, b) for b in batches}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)  # the bar moves per batch
-                    for fut in done:
-                        n = fut.result()
-                        if bar is not None:
-                            bar.advance(task, n)
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        # batches always run in workers (threads, or processes for encoders that ask for them), also for
+        # workers=1: on a small shared machine torch's intra-op threads in the main thread were up to 10x slower
+        # (busy-waiting OpenMP barriers) than encoding in a worker thread (benchmarks/results/encoders.json); the
+        # main thread only reports progress.
+        if processes:
+            pending: set[Future[int]] = {pool.submit(_encode_in_process, b) for b in batches}
+        else:
+            pending = {pool.submit(_encode_and_store, encoder, store, b) for b in batches}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)  # the bar moves per batch
+                for fut in done:
+                    n = fut.result()
+                    if bar is not None:
+                        bar.advance(task, n)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
     return keys
+
+
+def _encode_and_store(encoder: Encoder, store: FeatureStore, batch: list[tuple[str, Any]]) -> int:
+    """Encode one batch of ``(store key, source)`` and put each result in ``store``; returns the batch size.
+
+    A source is the text (text encoders) or ``(audio path, start_s, end_s, text or None)``: the audio span is
+    read here, once, at the encoder's own rate.
+    """
+    if encoder.modality == "text":
+        items: list[Any] = [src for _, src in batch]
+    else:
+        from emofuse.audio import load_audio
+
+        rate = encoder.sample_rate_hz
+        items = [
+            load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e)
+            if text is None
+            else (load_audio(p, sample_rate_hz=rate, start_s=s, end_s=e), text)
+            for _, (p, s, e, text) in batch
+        ]
+    arrays = encoder.encode_batch(items, encoder.sample_rate_hz)
+    enc_id = encoder.encoder_id
+    for (k, _), arr in zip(batch, arrays, strict=True):
+        store.put(enc_id, k, np.asarray(arr))
+    return len(batch)
+
+
+# worker processes (encoders with ``parallel_processes``): each builds its own encoder and store once
+_PROCESS: dict[str, Any] = {}
+
+
+def _init_process(encoder_cls: type[Encoder], config: Any, store_root: str, dtype: str, enc_id: str) -> None:
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")  # one core per process: the processes are the parallelism
+    encoder = encoder_cls(config)
+    if encoder.encoder_id != enc_id:  # pragma: no cover - a config that does not round-trip
+        raise RuntimeError(f"worker built encoder {encoder.encoder_id}, expected {enc_id}")
+    _PROCESS.update(encoder=encoder, store=FeatureStore(store_root, dtype=dtype))  # type: ignore[arg-type]
+
+
+def _encode_in_process(batch: list[tuple[str, Any]]) -> int:
+    return _encode_and_store(_PROCESS["encoder"], _PROCESS["store"], batch)
+
+
+@contextlib.contextmanager
+def _pool(encoder: Encoder, store: FeatureStore, workers: int, processes: int) -> Iterator[Executor]:
+    """``processes`` spawned worker processes (entries written atomically by each: the store is shared by
+    content key, as with ``--shard``), or ``workers`` threads when ``processes`` is 0."""
+    if not processes:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emofuse-encode") as threads:
+            yield threads
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads and torch
+    init = (type(encoder), encoder.config, str(store.root), store.dtype, encoder.encoder_id)
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_init_process, initargs=init) as pool:
+        yield pool
 
 
 class _NoBar:

@@ -81,6 +81,7 @@ class OpenSmileEncoder(Encoder):
     """
 
     modality = "audio"
+    parallel_processes = True  # one openSMILE per process: extraction uses every core
 
     def __init__(self, config: OpenSmileConfig) -> None:
         super().__init__(config)

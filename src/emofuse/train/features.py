@@ -97,11 +97,19 @@ class FeaturePlan:
                     f"(e.g. utterance {missing[0]}); run `emofuse extract` or allow extraction"
                 )
             from emofuse.encoders import build_encoder, extract_features
+            from emofuse.encoders.extract import default_workers
 
             encoder = encoder or build_encoder(spec)
             todo = self.table[self.table["utterance_id"].isin(set(missing))]
             text_kind = "transcript" if input_kind == "audio_transcript" else input_kind
             texts = None if input_kind == "audio" else branch_texts(todo, text_kind, self.transcripts)
-            extract_features(todo, encoder, self.store, texts=texts, progress=self.progress)
+            extract_features(
+                todo,
+                encoder,
+                self.store,
+                texts=texts,
+                workers=default_workers(encoder),
+                progress=self.progress,
+            )
         self._checked.add((enc_id, input_kind))
         return enc_id
