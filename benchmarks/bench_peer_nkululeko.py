@@ -1,6 +1,7 @@
 """emofuse against a peer toolkit on the same fold: ``emofuse run pepino2020/audio`` (openSMILE LLDs + Conv1D,
-3 seeds) vs nkululeko (eGeMAPS functionals + SVM) on the demo corpus's first speaker fold; wall time (features
-included: both start from an empty cache) and test UAR; written to ``benchmarks/results/peer_nkululeko.json``.
+3 seeds) vs nkululeko (eGeMAPS functionals + SVM) on the demo corpus's first speaker fold; wall time, CPU time
+of the tool's processes (user + system; a fairer figure on a shared machine) and test UAR, features included
+(both start from an empty cache); written to ``benchmarks/results/peer_nkululeko.json``.
 
 nkululeko lives in a throwaway virtual environment, never in emofuse's: make it with::
 
@@ -33,6 +34,14 @@ EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
 LABELS = ["angry", "happy", "neutral", "sad"]
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of every finished child process so far (and the children they waited for)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _load() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
@@ -59,14 +68,19 @@ def run_emofuse(qs: Path, split: Path, work: Path, seeds: int, epochs: int) -> d
         "--store", str(store), "--out", str(out), "--seeds", str(seeds), "--no-progress",
         "--set", f"training.max_epochs={epochs}", "--set", "training.batch_size=16",
     ]  # fmt: skip
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_s()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu_s() - cpu
     if done.returncode != 0:
         raise SystemExit(f"emofuse run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     report = json.loads((out / "report.json").read_text())
     uar = report["summary"]["audio"]["uar"]
-    return {"wall_s": round(wall, 1), "uar_median": round(uar["median"], 4), "uar_iqr": round(uar["iqr"], 4)}
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "uar_median": round(uar["median"], 4),
+        "uar_iqr": round(uar["iqr"], 4),
+    }
 
 
 def run_nkululeko(python: str, qs: Path, train: list[str], test: list[str], work: Path) -> dict[str, object]:
@@ -112,11 +126,11 @@ type = svm
 fresh = True
 """
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_s()
     done = subprocess.run(
         [python, "-m", "nkululeko.nkululeko", "--config", str(ini)], capture_output=True, text=True, cwd=exp
     )
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu_s() - cpu
     text = done.stdout + done.stderr
     if done.returncode != 0:
         raise SystemExit(f"nkululeko failed ({done.returncode}):\n{text[-3000:]}")
@@ -124,7 +138,12 @@ fresh = True
         r"uar[^0-9]{0,20}([0-9]\.[0-9]+)", text, re.I
     )
     uar = float(found[-1]) if found else None
-    return {"wall_s": round(wall, 1), "uar": uar, "log_tail": text.strip().splitlines()[-3:]}
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "uar": uar,
+        "log_tail": text.strip().splitlines()[-3:],
+    }
 
 
 def main() -> None:
@@ -167,6 +186,8 @@ def main() -> None:
         print(json.dumps(rounds[-1]), flush=True)
     emo_wall = statistics.median(float(x["emofuse"]["wall_s"]) for x in rounds)  # type: ignore[index]
     peer_wall = statistics.median(float(x["nkululeko"]["wall_s"]) for x in rounds)  # type: ignore[index]
+    emo_cpu = statistics.median(float(x["emofuse"]["cpu_s"]) for x in rounds)  # type: ignore[index]
+    peer_cpu = statistics.median(float(x["nkululeko"]["cpu_s"]) for x in rounds)  # type: ignore[index]
     result = {
         "fold": "demo corpus, quickstart fold1 (speaker-independent)",
         "n_train": len(train),
@@ -177,6 +198,11 @@ def main() -> None:
         "emofuse_wall_s_median": emo_wall,
         "nkululeko_wall_s_median": peer_wall,
         "ratio_emofuse_to_peer": round(emo_wall / peer_wall, 2),
+        "emofuse_cpu_s_median": emo_cpu,
+        "nkululeko_cpu_s_median": peer_cpu,
+        "cpu_ratio_emofuse_to_peer": round(emo_cpu / peer_cpu, 2),
+        "uar_emofuse_median": statistics.median(float(x["emofuse"]["uar_median"]) for x in rounds),  # type: ignore[index]
+        "uar_nkululeko": statistics.median(float(x["nkululeko"]["uar"]) for x in rounds),  # type: ignore[index]
         "target_ratio": 2.0,
         "cpus": os.cpu_count(),
     }

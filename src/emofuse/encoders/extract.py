@@ -115,7 +115,9 @@ def extract_features(
         texts: utterance id -> text, for text encoders.
         workers: batches encoded in parallel: threads (the encoders release the GIL in native code; on 2 shared
             cores, 2 threads helped the torch/ctranslate2 encoders and little else), or worker processes for an
-            encoder with ``parallel_processes`` (openSMILE), each building its own encoder once.
+            encoder with ``parallel_processes`` (openSMILE), each building its own encoder once (spawned: a
+            script that calls this with workers > 1 needs Python's ``if __name__ == "__main__":`` guard, as for
+            the grid's worker processes).
         batch_size: utterances per ``encode_batch`` call (and per unit of resumable work).
         progress: show a rich progress bar.
 
