@@ -175,3 +175,28 @@ def test_api_segments_endpoint(planted) -> None:  # noqa: ANN001
         "/predict/segments", files={"audio": ("nine.wav", path.read_bytes())}, data={"transcript": "hello"}
     )
     assert refused.status_code == 422 and "transcript" in refused.json()["detail"]
+
+
+class _ProbsASR(_FakeASR):
+    """An ASR that takes the VAD frames of each segment (as faster-whisper's ``transcribe_many`` does)."""
+
+    def __init__(self) -> None:
+        self.calls, self.probs = [], []
+
+    def transcribe_many(  # type: ignore[override]
+        self, waves: list[np.ndarray], sample_rate_hz: int, *, speech_probs: list[np.ndarray]
+    ) -> list[str]:
+        self.probs += [(w.size, p) for w, p in zip(waves, speech_probs, strict=True)]
+        return super().transcribe_many(waves, sample_rate_hz)
+
+
+def test_segments_hand_asr_the_vad_frames_that_cut_them(planted) -> None:  # noqa: ANN001
+    """Word times are refined with the frames of the pass that found the segments: no second VAD pass."""
+    path, _ = planted
+    fake = _FakePredictor()
+    fake.asr = _ProbsASR()
+    results = list(predict_segments(fake, path, SegmentOptions(max_segment_s=7.0, block_s=5.0), batch_size=4))
+    assert len(fake.asr.probs) == len(results) == 9
+    for samples, probs in fake.asr.probs:
+        assert probs.size == -(-samples // 512)
+        assert np.mean(probs >= 0.5) > 0.5  # a speech segment: mostly speech frames, padded by a little pause

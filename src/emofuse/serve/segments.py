@@ -104,6 +104,15 @@ def iter_speech_segments(
         source: an audio file (read block by block) or a mono 16 kHz waveform ``[N]``.
         options: how to cut (:class:`SegmentOptions`).
     """
+    for start_s, end_s, wave, _ in _segments_with_probs(source, options):
+        yield start_s, end_s, wave
+
+
+def _segments_with_probs(
+    source: str | os.PathLike[str] | np.ndarray, options: SegmentOptions | None = None
+) -> Iterator[tuple[float, float, np.ndarray, np.ndarray]]:
+    """:func:`iter_speech_segments` with each segment's silero-vad frame probabilities ``[ceil(N / 512)]`` (the
+    frames of the pass that cut it, so ASR refines word times with them instead of running the VAD again)."""
     from emofuse.transcribe.vad import speech_probabilities
 
     opt = options or SegmentOptions()
@@ -119,11 +128,12 @@ def iter_speech_segments(
     block_frames = max(1, int(opt.block_s / frame_s))
     leftover = np.zeros(0, dtype=np.float32)
 
-    def cut(first: int, last: int) -> tuple[float, float, np.ndarray]:
+    def cut(first: int, last: int) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Frames [first, last) of the held audio, padded, as a segment (frame indices relative to origin)."""
         lo, hi = max(0, first - pad), min(len(probs), last + pad)
         wave = audio[lo * FRAME_SAMPLES : hi * FRAME_SAMPLES].copy()
-        return (origin + lo) * frame_s, (origin + lo) * frame_s + wave.size / SAMPLE_RATE_HZ, wave
+        start_s = (origin + lo) * frame_s
+        return start_s, start_s + wave.size / SAMPLE_RATE_HZ, wave, probs[lo:hi].copy()
 
     def segments(final: bool) -> Iterator[tuple[int, int]]:
         """Closed speech runs ``[first, last)`` in the held frames; the open one stays unless ``final``."""
@@ -151,7 +161,7 @@ def iter_speech_segments(
             yield first, last
             i = last
 
-    def drain(final: bool) -> Iterator[tuple[float, float, np.ndarray]]:
+    def drain(final: bool) -> Iterator[tuple[float, float, np.ndarray, np.ndarray]]:
         nonlocal audio, probs, origin
         consumed = 0
         for first, last in segments(final):
@@ -198,8 +208,8 @@ def predict_segments(
     A generator: results come as segment batches finish, so a caller can write or show them as they come.
     """
     index = 0
-    batch: list[tuple[float, float, np.ndarray]] = []
-    for segment in iter_speech_segments(source, options):
+    batch: list[tuple[float, float, np.ndarray, np.ndarray]] = []
+    for segment in _segments_with_probs(source, options):
         batch.append(segment)
         if len(batch) >= batch_size:
             yield from _predict_batch(predictor, batch, index)
@@ -210,12 +220,20 @@ def predict_segments(
 
 
 def _predict_batch(
-    predictor: Any, batch: list[tuple[float, float, np.ndarray]], first_index: int
+    predictor: Any, batch: list[tuple[float, float, np.ndarray, np.ndarray]], first_index: int
 ) -> Iterator[SegmentResult]:
+    import inspect
+
     needs_asr = getattr(predictor, "needs_asr", True)  # an audio-only package runs no ASR
     many = getattr(predictor.transcriber(), "transcribe_many", None) if needs_asr else None
-    transcripts = many([w for _, _, w in batch], SAMPLE_RATE_HZ) if many is not None else [None] * len(batch)
-    for k, ((start_s, end_s, wave), asr) in enumerate(zip(batch, transcripts, strict=True)):
+    waves = [w for _, _, w, _ in batch]
+    if many is None:
+        transcripts: list[Any] = [None] * len(batch)
+    elif "speech_probs" in inspect.signature(many).parameters:
+        transcripts = many(waves, SAMPLE_RATE_HZ, speech_probs=[p for _, _, _, p in batch])
+    else:
+        transcripts = many(waves, SAMPLE_RATE_HZ)
+    for k, ((start_s, end_s, wave, _), asr) in enumerate(zip(batch, transcripts, strict=True)):
         p = predictor.predict_wave(wave, SAMPLE_RATE_HZ, asr=asr, source=f"segment at {start_s:.2f} s")
         yield SegmentResult(
             index=first_index + k,
