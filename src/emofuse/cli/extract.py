@@ -90,7 +90,9 @@ def extract(
     store: Path | None = typer.Option(
         None, "--store", help="Feature store directory (default: the emofuse cache)."
     ),
-    workers: int = typer.Option(1, "--workers", min=1, help="Threads encoding in parallel."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Workers encoding in parallel: threads, or processes for openSMILE."
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Utterances per encoder batch."),
     float16: bool = typer.Option(False, "--float16", help="Store new entries as float16 (half the disk)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
