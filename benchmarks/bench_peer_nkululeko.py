@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,12 +35,38 @@ EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
 LABELS = ["angry", "happy", "neutral", "sad"]
 
 
-def _children_cpu_s() -> float:
-    """CPU seconds (user + system) of every finished child process so far (and the children they waited for)."""
-    import resource
+def run_measured(cmd: list[str], **kwargs: object) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``cmd``; returns its result, wall seconds and the CPU seconds (user + system) of it and every process
+    it started (sampled every 0.1 s per process: worker processes of worker processes are counted too)."""
+    import psutil
 
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)  # type: ignore[call-overload]
+    seen: dict[tuple[int, float], float] = {}
+    root = psutil.Process(proc.pid)
+
+    def sample() -> None:
+        try:
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for p in family:
+            try:
+                times = p.cpu_times()
+                seen[(p.pid, p.create_time())] = times.user + times.system
+            except psutil.Error:
+                continue
+
+    reader = threading.Thread(target=lambda: outputs.append(proc.communicate()), daemon=True)
+    outputs: list[tuple[str, str]] = []
+    reader.start()
+    while proc.poll() is None:
+        sample()
+        time.sleep(0.1)
+    reader.join()
+    wall = time.perf_counter() - start
+    stdout, stderr = outputs[0] if outputs else ("", "")
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), wall, sum(seen.values())
 
 
 def _load() -> list[float]:
@@ -68,9 +95,7 @@ def run_emofuse(qs: Path, split: Path, work: Path, seeds: int, epochs: int) -> d
         "--store", str(store), "--out", str(out), "--seeds", str(seeds), "--no-progress",
         "--set", f"training.max_epochs={epochs}", "--set", "training.batch_size=16",
     ]  # fmt: skip
-    start, cpu = time.perf_counter(), _children_cpu_s()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall, cpu = time.perf_counter() - start, _children_cpu_s() - cpu
+    done, wall, cpu = run_measured(cmd)
     if done.returncode != 0:
         raise SystemExit(f"emofuse run failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     report = json.loads((out / "report.json").read_text())
@@ -126,11 +151,7 @@ type = svm
 fresh = True
 """
     )
-    start, cpu = time.perf_counter(), _children_cpu_s()
-    done = subprocess.run(
-        [python, "-m", "nkululeko.nkululeko", "--config", str(ini)], capture_output=True, text=True, cwd=exp
-    )
-    wall, cpu = time.perf_counter() - start, _children_cpu_s() - cpu
+    done, wall, cpu = run_measured([python, "-m", "nkululeko.nkululeko", "--config", str(ini)], cwd=exp)
     text = done.stdout + done.stderr
     if done.returncode != 0:
         raise SystemExit(f"nkululeko failed ({done.returncode}):\n{text[-3000:]}")
