@@ -1,6 +1,6 @@
 """Corpus transcription speed: the demo corpus through Whisper tiny.en, clips packed into shared windows vs one
-window per clip (Whisper pads every input to 30 s), A/B/A/B in one process (``--variants packed`` for the
-first only), wall time and this process's CPU time (CTranslate2's threads included); written to
+window per clip (Whisper pads every input to 30 s), and packed windows decoded two at once (``decode_workers``
+2), round after round in one process (``--variants`` to choose), wall time and this process's CPU time (CTranslate2's threads included); written to
 ``benchmarks/results/corpus_transcribe.json``.
 
 Real-time factor = transcription wall time / seconds of audio, over ``transcribe_table`` exactly as the
@@ -38,7 +38,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="A/B rounds (packed, then one window per clip)")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument(
-        "--variants", default="packed,one_per_window", help="comma-separated: packed, one_per_window"
+        "--variants",
+        default="packed,packed_2_workers,one_per_window",
+        help="comma-separated: packed, packed_2_workers, one_per_window",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -61,6 +63,8 @@ def main() -> None:
     sources = {
         "packed": TextSource(beam_size=args.beam_size),
         "one_per_window": TextSource(beam_size=args.beam_size, options={"pack_s": 0}),
+        # two windows at once, one CTranslate2 worker and thread each (the same words as "packed")
+        "packed_2_workers": TextSource(beam_size=args.beam_size, options={"decode_workers": 2}),
     }
     chosen = args.variants.split(",")
     variants = {name: source.build() for name, source in sources.items() if name in chosen}
@@ -105,9 +109,11 @@ def main() -> None:
         "rounds": rounds,
         "rtf_packed": median_or_none("packed", "rtf"),
         "cpu_per_audio_s_packed": median_or_none("packed", "cpu_per_audio_s"),
+        "rtf_packed_2_workers": median_or_none("packed_2_workers", "rtf"),
+        "cpu_per_audio_s_packed_2_workers": median_or_none("packed_2_workers", "cpu_per_audio_s"),
         "rtf_one_per_window": median_or_none("one_per_window", "rtf"),
         "speedup_packed": round(median("one_per_window", "wall_s") / median("packed", "wall_s"), 2)
-        if len(variants) == 2
+        if {"packed", "one_per_window"} <= set(variants)
         else None,
         "word_hit_rate_packed": median_or_none("packed", "word_hit_rate"),
         "word_hit_rate_one_per_window": median_or_none("one_per_window", "word_hit_rate"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,24 @@ def test_a_long_recording_runs_silero_vad_once_not_again_per_chunk(whisper, clip
     result = whisper.transcribe(recording, 16_000)
     assert passes == [1] and result.words  # the one block's pass; none per chunk
     assert all(0 <= w.start_s < w.end_s <= recording.size / 16_000 for w in result.words)
+
+
+def test_two_decode_workers_give_the_words_of_one(clips) -> None:  # noqa: ANN001
+    """Windows decoded at once by two CTranslate2 workers: each window is still decoded alone, so the words and
+    times are those of one worker (small windows force several)."""
+    from emofuse.transcribe import build_transcriber
+
+    waves = [load_audio(p) for p in clips] * 2
+    one = build_transcriber("faster-whisper", cpu_threads=1, pack_s=8.0, chunk_s=5.0)
+    two = build_transcriber("faster-whisper", cpu_threads=1, pack_s=8.0, chunk_s=5.0, decode_workers=2)
+    assert one.backend_id == two.backend_id
+    windows: list[str] = []
+    decode = two._decode
+
+    def counting(audio: np.ndarray, offset_s: float, duration_s: float):  # noqa: ANN202
+        windows.append(threading.current_thread().name)
+        return decode(audio, offset_s, duration_s)
+
+    two._decode = counting
+    assert two.transcribe_many(waves, 16_000) == one.transcribe_many(waves, 16_000)
+    assert len(windows) >= 3 and all(name.startswith("emofuse-whisper") for name in windows)

@@ -42,8 +42,11 @@ def default_model_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def load_whisper_model(model: str, device: str, compute_type: str, cpu_threads: int) -> Any:
-    """Load a faster-whisper ``WhisperModel`` once per process (cached by its arguments)."""
+def load_whisper_model(
+    model: str, device: str, compute_type: str, cpu_threads: int, num_workers: int = 1
+) -> Any:
+    """Load a faster-whisper ``WhisperModel`` once per process (cached by its arguments); ``num_workers``
+    CTranslate2 workers decode that many calls from different threads at once."""
     from faster_whisper import WhisperModel
 
     local = Path(model).expanduser()
@@ -58,6 +61,7 @@ def load_whisper_model(model: str, device: str, compute_type: str, cpu_threads: 
             device=device,
             compute_type=compute_type,
             cpu_threads=cpu_threads,
+            num_workers=num_workers,
         )
     except Exception as exc:
         raise ModelLoadError(
@@ -85,6 +89,9 @@ class FasterWhisperTranscriber:
             to the clip its midpoint falls in, times shifted by the clip's offset and clipped to its span). A
             clip longer than ``pack_s - 2 * pack_gap_s`` is decoded on its own. 0 turns packing off.
         pack_gap_s: silence before each packed clip (and before the window's first).
+        decode_workers: packed windows decoded at once by :meth:`transcribe_many`, each by its own CTranslate2
+            worker with ``cpu_threads`` threads (with ``cpu_threads`` 0: cores / workers); the words are the same
+            as with one (each window is decoded alone either way). 1 decodes windows one after another.
         chunk_s: a recording too long to pack is cut by silero-vad at pauses into speech chunks of at most this
             many seconds (pauses and silence are not decoded at all), and the chunks are packed and decoded
             together like short clips; word times are shifted back by each chunk's offset. 0 decodes it in
@@ -110,6 +117,7 @@ class FasterWhisperTranscriber:
         pack_s: float = 29.0,
         pack_gap_s: float = 1.0,
         chunk_s: float = 20.0,
+        decode_workers: int = 1,
     ) -> None:
         self.model = str(default_model_dir()) if model is None else str(model)
         self.model_label = DEFAULT_MODEL_LABEL if model is None else Path(str(model)).name or str(model)
@@ -132,6 +140,9 @@ class FasterWhisperTranscriber:
         self.pack_s = float(pack_s)
         self.pack_gap_s = float(pack_gap_s)
         self.chunk_s = float(chunk_s)
+        if decode_workers < 1:
+            raise ConfigError(f"decode_workers={decode_workers}: use 1 or more")
+        self.decode_workers = int(decode_workers)
         if self.chunk_s and self._packs() and not 1.0 <= self.chunk_s <= self.pack_s - 2 * self.pack_gap_s:
             raise ConfigError(
                 f"chunk_s={chunk_s}: use 0 (off) or 1 to pack_s - 2 * pack_gap_s "
@@ -145,7 +156,10 @@ class FasterWhisperTranscriber:
         self.backend_id = f"faster-whisper/{self.model_label}/{config_hash(config)}"
 
     def _model(self) -> Any:
-        return load_whisper_model(self.model, self.device, self.compute_type, self.cpu_threads)
+        threads = self.cpu_threads
+        if threads == 0 and self.decode_workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // self.decode_workers)
+        return load_whisper_model(self.model, self.device, self.compute_type, threads, self.decode_workers)
 
     def _packs(self) -> bool:
         return self.pack_s > 0 and self.pack_s - 2 * self.pack_gap_s > 0
@@ -184,6 +198,7 @@ class FasterWhisperTranscriber:
         out: list[Transcript | None] = [None] * len(audios)
         limit = int(self.pack_s * MODEL_SAMPLE_RATE_HZ)
         gap = int(self.pack_gap_s * MODEL_SAMPLE_RATE_HZ)
+        packs: list[list[int]] = []
         pack: list[int] = []
         pack_samples = gap  # the window so far: lead silence, then each clip and the silence after it
         for i, audio in enumerate(audios):
@@ -194,12 +209,20 @@ class FasterWhisperTranscriber:
                 out[i] = self._transcribe_chunked(audio) if chunked else self._transcribe_long(audio)
             else:
                 if pack and pack_samples + audio.size + gap > limit:
-                    self._decode_pack(pack, audios, out, known)
+                    packs.append(pack)
                     pack, pack_samples = [], gap
                 pack.append(i)
                 pack_samples += audio.size + gap
         if pack:
-            self._decode_pack(pack, audios, out, known)
+            packs.append(pack)
+        if self.decode_workers > 1 and len(packs) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="emofuse-whisper") as pool:
+                list(pool.map(lambda p: self._decode_pack(p, audios, out, known), packs))
+        else:
+            for p in packs:
+                self._decode_pack(p, audios, out, known)
         return [t for t in out if t is not None]
 
     def _decode_pack(
