@@ -1,7 +1,7 @@
 """Corpus transcription speed: the demo corpus through Whisper tiny.en, clips packed into shared windows vs one
 window per clip (Whisper pads every input to 30 s), and packed windows decoded two at once (``decode_workers``
-2), round after round in one process (``--variants`` to choose), wall time and this process's CPU time (CTranslate2's threads included); written to
-``benchmarks/results/corpus_transcribe.json``.
+2), round after round in one process (``--variants`` to choose), wall time and this process's CPU time
+(CTranslate2's threads included); written to ``benchmarks/results/corpus_transcribe.json``.
 
 Real-time factor = transcription wall time / seconds of audio, over ``transcribe_table`` exactly as the
 quickstart runs it (VAD-refined word times and ``[SIL]`` annotation included; no transcript cache). The word-hit
