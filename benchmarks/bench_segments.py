@@ -1,7 +1,6 @@
 """Emotions over time on a long recording: ``emofuse predict FILE --segments`` on ``--minutes`` (default 60) of
 speech, wall time, real-time factor, the process's CPU time (a fairer figure on a shared machine) and its
-peak memory; written to
-``benchmarks/results/segments.json``.
+peak memory; written to ``benchmarks/results/segments.json``.
 
 The recording is the demo corpus's clips in a shuffled order with pauses of 0.3-2.0 s between them, written
 block by block (never held whole), until it is ``--minutes`` long. The model is a quickstart package
