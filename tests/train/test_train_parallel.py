@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,21 @@ def test_run_experiment_refuses_a_ddp_grid_before_training(tiny_corpus: Any, tmp
             workers=2,
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_worker_server_starts_before_the_grid_and_the_grid_reuses_it() -> None:
+    """The forkserver is started early (its imports overlap feature extraction) and run_grid forks from it."""
+    import multiprocessing
+
+    from emofuse.train.parallel import start_worker_server
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver on this platform: workers are spawned")
+    from multiprocessing import forkserver
+
+    start_worker_server()
+    pid = forkserver._forkserver._forkserver_pid
+    assert pid is not None
+    os.kill(pid, 0)  # the server process exists (raises if not)
+    start_worker_server()  # a second call reuses the running server
+    assert forkserver._forkserver._forkserver_pid == pid

@@ -200,6 +200,18 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def start_worker_server() -> None:
+    """Start the forkserver now, so that it imports torch and Lightning while this process extracts features.
+
+    Returns at once (the server preloads in the background); :func:`run_grid` later forks its workers from it.
+    A no-op where there is no forkserver (``spawn`` workers import everything themselves).
+    """
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 # --------------------------------------------------------------------------------------------------------
 # parent side
 def run_grid(

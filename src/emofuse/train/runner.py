@@ -214,9 +214,10 @@ def _checked_systems(
     """Every check that needs no features, before any work: recipes, text source, grid placement, models."""
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
     if workers > 1:  # a grid of DDP runs is refused at once
-        from emofuse.train.parallel import check_grid_placement
+        from emofuse.train.parallel import check_grid_placement, start_worker_server
 
         check_grid_placement(ordered, workers)
+        start_worker_server()  # the workers' imports overlap with folds and feature extraction
     check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
     return ordered
 
