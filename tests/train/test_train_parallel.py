@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,28 @@ def test_worker_server_starts_before_the_grid_and_the_grid_reuses_it() -> None:
     os.kill(pid, 0)  # the server process exists (raises if not)
     start_worker_server()  # a second call reuses the running server
     assert forkserver._forkserver._forkserver_pid == pid
+
+
+def test_worker_server_starts_with_one_native_thread_per_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables are set while the server starts (so every worker inherits them), then removed here."""
+    from multiprocessing import forkserver
+
+    from emofuse.threads import NATIVE_THREAD_VARS
+    from emofuse.train import parallel
+
+    for name in NATIVE_THREAD_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own value wins
+    seen: dict[str, str | None] = {}
+    monkeypatch.setattr(
+        forkserver, "ensure_running", lambda: seen.update({n: os.environ.get(n) for n in NATIVE_THREAD_VARS})
+    )
+    monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context("forkserver"))
+    parallel.start_worker_server(threads=1)
+    assert seen == {
+        "OMP_NUM_THREADS": "3",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+    }
+    assert os.environ.get("OPENBLAS_NUM_THREADS") is None and os.environ["OMP_NUM_THREADS"] == "3"

@@ -16,25 +16,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from emofuse.audio import MIN_DURATION_S
+from emofuse.threads import NATIVE_THREAD_VARS, worker_thread_env
+
+__all__ = ["NATIVE_THREAD_VARS", "SETTINGS_ENV", "ServeSettings", "build_app", "worker_thread_env"]
 
 SETTINGS_ENV = "EMOFUSE_SERVE_SETTINGS"
-# Thread pools of the native libraries under numpy, librosa, torch and the tokenizers. Each starts one thread
-# per core and spins while it waits for work: with N worker processes on N cores that is N x N busy threads,
-# and measured on 2 cores it doubled the CPU time of a request (95 -> 49 ms with one thread per worker).
-NATIVE_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def worker_thread_env(threads: int, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment variables that give each worker process ``threads`` native threads (set before it starts).
-
-    A variable the user set already is kept (theirs wins); the tokenizers' own pool is turned off.
-    """
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    current = os.environ if environ is None else environ
-    wanted = {name: str(threads) for name in NATIVE_THREAD_VARS}
-    wanted["TOKENIZERS_PARALLELISM"] = "false"
-    return {name: value for name, value in wanted.items() if name not in current}
 
 
 @dataclass(frozen=True)

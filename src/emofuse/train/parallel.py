@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emofuse.errors import ConfigError, EmofuseError
+from emofuse.threads import child_thread_env
 from emofuse.train.epochs import GridProgress, grid_budgets
 
 JobKey = tuple[str, int, int]  # (system, seed, fold_index)
@@ -200,16 +201,19 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def start_worker_server() -> None:
+def start_worker_server(threads: int = 1) -> None:
     """Start the forkserver now, so that it imports torch and Lightning while this process extracts features.
 
     Returns at once (the server preloads in the background); :func:`run_grid` later forks its workers from it.
-    A no-op where there is no forkserver (``spawn`` workers import everything themselves).
+    The server, and so every worker, starts with ``threads`` native threads per library
+    (:func:`emofuse.threads.worker_thread_env`; a variable the user set wins). A server already running is kept
+    as it is. Where there is no forkserver (Windows), ``spawn`` workers inherit this process's variables.
     """
     if _context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        with child_thread_env(threads):
+            forkserver.ensure_running()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -250,6 +254,7 @@ def run_grid(
     waiting = {j.key: j for j in jobs}
     done: dict[JobKey, dict[str, Any]] = {}
     running: dict[Future[dict[str, Any]], GridJob] = {}
+    start_worker_server(threads)  # no-op when the runner started it already
     executor = ProcessPoolExecutor(
         max_workers=max(1, workers),
         mp_context=context,

@@ -184,7 +184,9 @@ def run_experiment(
         accept_weaker_protocol: run the protocol's weaker fallback when the table cannot honour it
             (:func:`emofuse.train.folds.protocol_to_run`); the report says so.
     """
-    ordered = _checked_systems(recipes, folds, transcripts, accept_transcript_settings, workers)
+    ordered = _checked_systems(
+        recipes, folds, transcripts, accept_transcript_settings, workers, torch_threads
+    )
     (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)
     fold_list = checked_folds(folds, table, ordered[0], accept_weaker_protocol)
     note = protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
@@ -210,6 +212,7 @@ def _checked_systems(
     transcripts: pd.DataFrame | None,
     accept: bool,
     workers: int,
+    torch_threads: int | None = None,
 ) -> list[Recipe]:
     """Every check that needs no features, before any work: recipes, text source, grid placement, models."""
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
@@ -217,7 +220,7 @@ def _checked_systems(
         from emofuse.train.parallel import check_grid_placement, start_worker_server
 
         check_grid_placement(ordered, workers)
-        start_worker_server()  # the workers' imports overlap with folds and feature extraction
+        start_worker_server(torch_threads or 1)  # the workers' imports overlap folds and feature extraction
     check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
     return ordered
 
