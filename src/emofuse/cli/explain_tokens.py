@@ -9,7 +9,10 @@
   line and a table, ``--json`` prints the JSON, ``--out`` writes ``tokens.json`` and ``tokens.png``.
 * ``silence RUN --transcripts T``: the same attributions over the run's test utterances (text-only models),
   then the distance of high-attribution tokens to the nearest ``[SIL]`` and the attributions by silence-ratio bin
-  (:mod:`emofuse.explain.silence_analysis`); ``silence_analysis.json`` in ``--out``.
+  (:mod:`emofuse.explain.silence_analysis`); ``silence_analysis.json`` in ``--out``. With ``--reference-run REF``
+  (the reference system's run of the same seed and fold, e.g. BERT without ``[SIL]``) also Sec. 6.1's
+  correlation of the per-utterance ``[SIL]`` measure with the improvement over REF and Sec. 6.2's performance
+  by silence-ratio bin of both (:mod:`emofuse.explain.reference_comparison`).
 
 ``MODEL_OR_RUN`` is a packaged model directory or a run directory (``<out>/<system>/seed<k>/fold<f>``, exported
 to a temporary package first).
@@ -285,6 +288,12 @@ def silence(
     allow_model: list[str] = typer.Option(
         [], "--allow-model", help="A model id or folder the package may load."
     ),
+    reference_run: Path | None = typer.Option(
+        None,
+        "--reference-run",
+        help="Run directory of the reference system (e.g. runs/bert_ft_ccc/seed0/fold1): correlate the "
+        "[SIL] measure with the improvement over it, and compare both by silence-ratio bin.",
+    ),
 ) -> None:
     """perez2022 Sec. 6: distance of high-attribution tokens to [SIL], and attributions by silence ratio."""
     import numpy as np
@@ -294,6 +303,7 @@ def silence(
 
     from emofuse.audio import SAMPLE_RATE_HZ
     from emofuse.errors import ConfigError
+    from emofuse.explain.reference_comparison import read_paired_predictions, reference_section
     from emofuse.explain.silence_analysis import (
         UtteranceAttributions,
         attribution_by_silence_ratio,
@@ -307,6 +317,7 @@ def silence(
 
     if by not in ("tokens", "time"):
         raise ConfigError(f"--by {by!r}: use tokens or time")
+    paired = read_paired_predictions(run, reference_run) if reference_run is not None else None
     table = read_transcripts(transcripts).set_index("utterance_id")
     if ids is not None:
         wanted = [line.strip() for line in ids.read_text().splitlines() if line.strip()]
@@ -354,6 +365,15 @@ def silence(
     by_ratio = attribution_by_silence_ratio(rows, n_bins, by=by, edges=edges or None)  # type: ignore[arg-type]
     per_utt = {r.utterance_id: max_sil_per_distance(r.tokens, r.attributions) for r in rows}
     units = [m["per_unit_distance"] for m in per_utt.values() if m and m["per_unit_distance"] is not None]
+    reference = None
+    if paired is not None and reference_run is not None:
+        ratios = {
+            r.utterance_id: sil_token_ratio(r.tokens) if by == "tokens" else r.silence_ratio for r in rows
+        }
+        measure = {u: (m["per_unit_distance"] if m else None) for u, m in per_utt.items()}
+        dimension = None if packaged.task == "classes" else packaged.avd_names[0]  # the explained output
+        inner = [float(b["high"]) for b in by_ratio[:-1]]
+        reference = reference_section(paired, reference_run, measure, ratios, inner, dimension)
     payload = {
         "model": str(run),
         "branch": name,
@@ -368,6 +388,7 @@ def silence(
         "distance_to_sil": distances,
         "silence_ratio_by": by,
         "by_silence_ratio": by_ratio,
+        "reference": reference,
         "utterances": [
             {
                 "utterance_id": r.utterance_id,
@@ -387,7 +408,7 @@ def silence(
         console.print(
             f"maximally attributed [SIL] per unit distance to the nearest high-attribution token: mean "
             f"{np.mean(units):.3f}, median {np.median(units):.3f} over {len(units)} utterance(s) "
-            "(per utterance in the JSON: correlate it with the improvement over BERT, as the paper does)"
+            "(per utterance in the JSON; --reference-run correlates it with the improvement over that run)"
         )
     dist = Table(title="high-attribution word tokens (|a| > 0.3) by distance to the nearest [SIL]")
     for col in ("distance (tokens)", "high tokens", "expected if spread like all words"):
@@ -416,4 +437,28 @@ def silence(
             f(b["mean_abs_sil"]), f(b["mean_abs_words"]), f(b["share_sil_high"]),
         )  # fmt: skip
     console.print(ratio)
+    if reference is not None:
+        _show_reference(console, reference)
     console.print(f"written {out / 'silence_analysis.json'}")
+
+
+def _show_reference(console: Any, reference: dict[str, Any]) -> None:
+    """Print the ``reference`` block of ``silence_analysis.json`` (Sec. 6.1's correlation, Sec. 6.2's bins)."""
+    from rich.table import Table
+
+    def f(v: float | None, spec: str = ".3f") -> str:
+        return "-" if v is None else format(v, spec)
+
+    c = reference["correlation"]
+    console.print(
+        f"max [SIL] per unit distance vs improvement over {reference['run']} ({reference['improvement']}, "
+        f"{reference['target']}): Pearson r {f(c['pearson_r'])} (p {f(c['pearson_p'], '.3g')}), Spearman rho "
+        f"{f(c['spearman_rho'])} (p {f(c['spearman_p'], '.3g')}), n {c['n']}"
+    )
+    bins = reference["by_silence_ratio"]
+    table = Table(title=f"{bins[0]['metric']} by silence-ratio bin: system vs reference")
+    for col in ("bin", "utterances", "system", "reference"):
+        table.add_column(col, justify="right")
+    for b in bins:
+        table.add_row(str(b["bin"]), str(b["n_utterances"]), f(b["system"]), f(b["reference"]))
+    console.print(table)
