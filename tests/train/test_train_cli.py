@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -103,8 +104,43 @@ def test_emofuse_run_extracts_missing_features_trains_and_reports(tmp_path: Path
     assert "torch imported: False" in fresh.stdout
     # a run that is gone is redone by the runner; the others are reused
     (tmp_path / "out" / "audio" / "seed0" / "fold2" / "done.json").unlink()
-    again = CliRunner().invoke(app, args)
+    # --reference: the report t-tests every other system against the named one (one seed: n/a, but named)
+    again = CliRunner().invoke(app, [*args, "--reference", "audio"])
     assert again.exit_code == 0 and "runs: 1 trained, 3 already finished" in again.output
+    assert "paired t-tests against audio" in again.output
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["reference"] == "audio"
+    assert {c["system"] for c in saved["reference_comparisons"]} == {"text_bert"}
+
+
+def test_emofuse_run_rejects_an_unknown_reference_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emofuse.cli.main import main
+
+    args = [
+        "emofuse",
+        "run",
+        "pepino2020/audio",
+        "pepino2020/text_bert",
+        "--corpus",
+        str(tmp_path / "c.jsonl"),
+    ]
+    monkeypatch.setattr(sys, "argv", [*args, "--out", str(tmp_path / "o"), "--reference", "bert"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "--reference 'bert' is not a system of this run: use one of ['audio', 'text_bert']" in err
+    assert not (tmp_path / "o").exists()  # stopped before the corpus was read or anything trained
+    # a system of an earlier run in the same --out counts: the check passes and the missing corpus stops it
+    (tmp_path / "o" / "bert" / "seed0" / "fold0").mkdir(parents=True)
+    (tmp_path / "o" / "bert" / "seed0" / "fold0" / "done.json").write_text("{}")
+    monkeypatch.setattr(sys, "argv", [*args, "--out", str(tmp_path / "o"), "--reference", "bert"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--reference" not in err and "c.jsonl" in err
 
 
 def test_emofuse_run_rejects_a_bad_recipe_before_any_work(tmp_path: Path) -> None:

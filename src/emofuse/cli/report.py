@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -68,16 +69,21 @@ def report(
     )
     console = Console()
     if rep.reference_comparisons:
-        from rich.table import Table
-
-        table = Table(title=f"paired t-tests against {reference} (over seeds; * p < .05)")
-        for col in ("system", "metric", "mean difference", "p"):
-            table.add_column(col, justify="left" if col in ("system", "metric") else "right")
-        for c in rep.reference_comparisons:
-            if c["n"] is None:
-                table.add_row(c["system"], c["metric"], "n/a", "n/a")
-                continue
-            star = " *" if c["significant"] else ""
-            table.add_row(c["system"], c["metric"], f"{c['mean_difference']:+.4f}", f"{c['p']:.3g}{star}")
-        console.print(table)
+        console.print(reference_table(rep.reference_comparisons, str(reference)))
     console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
+
+
+def reference_table(comparisons: list[dict[str, Any]], reference: str) -> Any:
+    """The rich table of the report's paired t-tests against ``reference`` (``Report.reference_comparisons``)."""
+    from rich.table import Table
+
+    table = Table(title=f"paired t-tests against {reference} (over seeds; * p < .05)")
+    for col in ("system", "metric", "mean difference", "p"):
+        table.add_column(col, justify="left" if col in ("system", "metric") else "right")
+    for c in comparisons:
+        if c["n"] is None:
+            table.add_row(c["system"], c["metric"], "n/a", "n/a")
+            continue
+        star = " *" if c["significant"] else ""
+        table.add_row(c["system"], c["metric"], f"{c['mean_difference']:+.4f}", f"{c['p']:.3g}{star}")
+    return table

@@ -110,6 +110,12 @@ def run(
         help="Replace hub models by offline stand-ins: all-MiniLM-L6-v2 for BERT-family text (and GloVe "
         "without a vectors file), the Whisper tiny.en encoder for SSL speech models (wav2vec2, HuBERT, ...).",
     ),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="System every other one is paired-t-tested against in the report (perez2022: --reference "
+        "bert_ccc); one of the systems run, or of earlier runs in --out.",
+    ),
 ) -> None:
     """Train and evaluate recipes over seeds x folds (resumable) and write a report with plots."""
     from rich.console import Console
@@ -139,6 +145,8 @@ def run(
     )
     for note in substitutions:
         console.print(f"[yellow]offline stand-in:[/] {note}", highlight=False)
+    if reference is not None:
+        _check_reference(reference, [r.name for r in loaded], out)
     demo_transcripts = None
     if demo:
         if corpus is not None:
@@ -165,6 +173,7 @@ def run(
             "protocol": protocol,
             "test_label_map": test_label_map,
             "accept_weaker_protocol": accept_weaker_protocol,
+            **({"reference": reference} if reference is not None else {}),
         },
     )
     finished = finished_report(out, fingerprint) if export is None else None
@@ -222,6 +231,7 @@ def run(
         torch_threads=threads,
         workers=workers or grid_workers(loaded, threads),
         accept_weaker_protocol=accept_weaker_protocol,
+        reference=reference,
     )
     if export is not None:
         from emofuse.serve.honest_export import export_chosen
@@ -247,8 +257,23 @@ def run(
     record_grid(out, fingerprint, result.runs["run_dir"])
     spread = summary_table(rep, "median ± IQR over seeds (test predictions pooled over folds)")
     console.print(spread)
+    if rep.reference_comparisons:
+        from emofuse.cli.report import reference_table
+
+        console.print(reference_table(rep.reference_comparisons, str(reference)))
     console.print(f"report: {rep.markdown_path}  ({rep.json_path.name})")
     console.print(f"plots:  {rep.out_dir / 'plots'}")
+
+
+def _check_reference(reference: str, systems: list[str], out: Path) -> None:
+    """Stop before any training when ``--reference`` names no system of this call nor of earlier runs in ``out``."""
+    from emofuse.train.previous_runs import earlier_systems
+
+    known = sorted({*systems, *earlier_systems(out)})
+    if reference not in known:
+        from emofuse.errors import ConfigError
+
+        raise ConfigError(f"--reference {reference!r} is not a system of this run: use one of {known}")
 
 
 def _is_given_protocol(protocol: str) -> bool:

@@ -17,6 +17,11 @@ import pandas as pd
 from emofuse.io import read_json
 
 
+def earlier_systems(out_dir: str | Path) -> set[str]:
+    """Names of the systems with a finished run (``<system>/seed<k>/fold<f>/done.json``) under ``out_dir``."""
+    return {done.parent.parent.parent.name for done in Path(out_dir).glob("*/seed*/fold*/done.json")}
+
+
 def earlier_predictions(
     out_dir: str | Path, skip_systems: Collection[str], labels: list[str], fold_names: Collection[str]
 ) -> pd.DataFrame | None:

@@ -161,6 +161,7 @@ def run_experiment(
     torch_threads: int | None = None,
     workers: int = 1,
     accept_weaker_protocol: bool = False,
+    reference: str | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every system over seeds x folds, skipping finished runs, then write the report.
 
@@ -176,7 +177,7 @@ def run_experiment(
         encoder_ids: ``{spec: encoder_id}`` known up front (dict specs as sorted JSON); others are built once.
         extract_missing: compute missing features (else a missing entry is an error).
         progress: rich progress over runs (default: when stderr is a terminal).
-        report: write the aggregate report when done.
+        report: write the aggregate report when done (``reference``: a system the others are t-tested against).
         on_run_done: called with each finished run's row (tests use it to interrupt a run).
         torch_threads: torch CPU threads (default: torch's own; with ``workers > 1``, per worker, default 1).
         workers: processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`; scripts need
@@ -203,7 +204,7 @@ def run_experiment(
     ]
     rows = _train(specs, store, workers, torch_threads, progress, show, on_run_done)
     extras = partial(report_extras, ordered, out, table, transcripts, fold_list)  # Fig. 3 / Table 2 sections
-    return _finish(ordered, out, rows, report, note, extras)
+    return _finish(ordered, out, rows, report, note, extras, reference)
 
 
 def _checked_systems(
@@ -285,7 +286,7 @@ def _run_all(
 
 def _finish(
     ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = "",
-    extras: Callable[[], dict[str, Any]] | None = None,
+    extras: Callable[[], dict[str, Any]] | None = None, reference: str | None = None,
 ) -> ExperimentResult:  # fmt: skip
     """Gather the runs' predictions and write the aggregate report (rank 0 only under DDP)."""
     from emofuse.train.fit import is_rank_zero
@@ -321,6 +322,7 @@ def _finish(
                 single_modality=single,
                 title=title,
                 notes=[protocol_note] if protocol_note else (),
+                reference=reference,
                 **(extras() if extras is not None else {}),
             )
     return ExperimentResult(out, pd.DataFrame(rows), rep, preds)
