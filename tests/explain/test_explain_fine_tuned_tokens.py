@@ -202,10 +202,17 @@ def test_explain_silence_over_the_runs_test_utterances(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
+    import pandas as pd
+
     run = fine_tuned_run["run"]
+    # a reference run (BERT without [SIL], say) that is 0.5 off on every test utterance
+    preds = pd.read_csv(run / "predictions.csv", dtype={"utterance_id": str})
+    preds["pred_arousal"] = preds["true_arousal"] + 0.5
+    (tmp_path / "ref").mkdir()
+    preds.to_csv(tmp_path / "ref" / "predictions.csv", index=False)
     code, output, err = _main(
         monkeypatch, capsys, "explain", "silence", str(run), "--transcripts", str(fine_tuned_run["transcripts"]),
-        "--out", str(tmp_path), "--bins", "2", "--steps", "16",
+        "--out", str(tmp_path), "--bins", "2", "--steps", "16", "--reference-run", str(tmp_path / "ref"),
     )  # fmt: skip
     assert code == 0, output + err
     data = json.loads((tmp_path / "silence_analysis.json").read_text())
@@ -217,3 +224,12 @@ def test_explain_silence_over_the_runs_test_utterances(
     u0 = next(u for u in data["utterances"] if u["utterance_id"] == "u0")
     assert u0["max_sil"]["sil_index"] == u0["tokens"].index("[SIL]") and u0["sil_token_ratio"] > 0
     assert "distance to the nearest [SIL]" in " ".join(output.split())
+    # Sec. 6.1 / 6.2 against the reference: improvement |err_ref| - |err_sys| per utterance, bins of both
+    ref = data["reference"]
+    own = pd.read_csv(run / "predictions.csv", dtype={"utterance_id": str}).set_index("utterance_id")
+    expected = 0.5 - (own["pred_arousal"] - own["true_arousal"]).abs()
+    assert ref["target"] == "arousal" and ref["improvement"] == "|err_ref| - |err_sys|"
+    assert ref["improvement_per_utterance"] == pytest.approx(expected.to_dict())
+    assert ref["correlation"]["n"] <= 1 and ref["correlation"]["pearson_r"] is None  # one utterance has [SIL]
+    assert [b["n_utterances"] for b in ref["by_silence_ratio"]] == [1, 1]
+    assert "ccc by silence-ratio bin: system vs reference" in " ".join(output.split())
