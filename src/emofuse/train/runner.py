@@ -182,8 +182,7 @@ def run_experiment(
         torch_threads: torch CPU threads (default: torch's own; with ``workers > 1``, per worker, default 1).
         workers: processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`; scripts need
             an ``if __name__ == "__main__":`` guard); 1 trains here, one run after another.
-        accept_weaker_protocol: run the protocol's weaker fallback when the table cannot honour it
-            (:func:`emofuse.train.folds.protocol_to_run`); the report says so.
+        accept_weaker_protocol: run the weaker fallback of a protocol the table cannot honour (reported).
     """
     ordered = _checked_systems(
         recipes, folds, transcripts, accept_transcript_settings, workers, torch_threads
@@ -195,7 +194,6 @@ def run_experiment(
     ordered = resolve_adaptations(ordered, transcripts, fold_list, progress=show)  # MLM stage ([SIL])
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
-
     specs = [
         RunSpec(r, s, i, f, sources[r.name], table, Path(store.root), out, transcripts)
         for r in ordered
