@@ -14,6 +14,7 @@ Layout of a recipe (see ``src/emofuse/recipes/pepino2020/`` for complete example
                 fusion_params: {hidden: 128}, head: {type: classes}}
     training:  {strategy: warm_start, optimizer: adam, lr: 0.0001, warmup_steps: 40, batch_size: 32,
                 max_epochs: 30, early_stopping: null, class_weighting: inverse_frequency, seeds: 10,
+                epoch_selection: {metric: av_auc, seeds: 5, statistic: median},   # optional (pepino2020 Sec. 3)
                 pretrain: {from_systems: {audio: audio, text: text_bert}}}
     protocol:  iemocap                  # a name from `protocols`, or a block
     protocols: {iemocap: {kind: speaker-script, k: 5}, msp_podcast: {kind: predefined}}
@@ -46,6 +47,8 @@ Monitor = Literal["uar", "accuracy", "av_auc", "ccc", "loss"]
 #: target normalisation on the training fold (A/V/D): none, z-score (perez2022) or min-max to [0, 1] (deoliveira2023)
 TargetNorm = Literal["none", "zscore", "unit"]
 
+#: the dev metrics of each task (``loss`` fits both)
+_TASK_METRICS = {"classes": ("uar", "accuracy", "av_auc"), "avd": ("ccc",)}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -197,6 +200,35 @@ class EarlyStoppingConfig(_Strict):
     min_delta: float = Field(default=0.0, ge=0.0)
 
 
+class EpochSelectionConfig(_Strict):
+    """pepino2020's epoch choice (Sec. 3): "the number of epochs for training each model was selected by optimizing
+    the median AvAUC value on IEMOCAP over 5 seeds".
+
+    Each system first trains ``training.max_epochs`` epochs for each of the first ``seeds`` seeds on every fold's
+    training part; after every epoch its ``metric`` is measured on the fold's *development* part (never the test
+    part), averaged over the folds per seed, and summarised over the seeds by ``statistic``. The epoch count with
+    the best summary (the smallest count on ties) is then the fixed length of the system's final runs
+    (:mod:`emofuse.train.epoch_selection`).
+    """
+
+    metric: Monitor = "av_auc"
+    seeds: int = Field(default=5, ge=1)
+    statistic: Literal["median", "mean"] = "median"
+
+
+class AnalysesConfig(_Strict):
+    """Analyses the report adds for a system (they read finished runs; they never change training).
+
+    ``intersection_layers``: kumar2021's intersection matrix (Sec. 2.2) of these layers of the test embeddings
+    (``embedding`` = the concatenation, the third-last layer; ``hidden`` = the second-last; ``output`` = the
+    softmax layer), averaged over the folds of the smallest seed, with the embedding plot on the three principal
+    components, as a report section per system (``emofuse run`` computes it; the Python API takes
+    :func:`emofuse.explain.ablation.intersection_analysis` as ``run_experiment(..., analyses=...)``).
+    """
+
+    intersection_layers: list[str] = Field(default_factory=list)
+
+
 class PretrainConfig(_Strict):
     """How branches are pre-trained for the ``pretrained`` / ``warm_start`` / ``finetune`` strategies.
 
@@ -314,6 +346,7 @@ class TrainingConfig(_Strict):
     pretrain: PretrainConfig | None = None
     score_weights: Literal["fixed", "tune_dev"] = "fixed"
     loggers: list[Literal["csv", "tensorboard"]] = Field(default_factory=lambda: ["csv"])
+    epoch_selection: EpochSelectionConfig | None = None
     mode: Literal["cached", "end_to_end"] = "cached"
     encoder_tuning: dict[str, EncoderTuning] = Field(default_factory=dict)
     length_bucketing: bool | None = None
@@ -383,6 +416,7 @@ class Recipe(_Strict):
     protocol_name: str | None = None
     text_source: TextSource = Field(default_factory=TextSource)
     estimator: EstimatorConfig | None = None
+    analyses: AnalysesConfig = Field(default_factory=AnalysesConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -462,6 +496,16 @@ class Recipe(_Strict):
                 )
             if tr.score_weights == "tune_dev":
                 raise ValueError("training.score_weights: tune_dev is not available with mode: end_to_end")
+        sel = tr.epoch_selection
+        if sel is not None and (tr.early_stopping is not None or tr.max_steps is not None or self.estimator):
+            raise ValueError(
+                "training.epoch_selection chooses a fixed epoch count of a neural model; set "
+                "training.early_stopping and training.max_steps to null (and use no estimator)"
+            )
+        if sel is not None and sel.metric != "loss" and sel.metric not in _TASK_METRICS[self.data.task]:
+            raise ValueError(
+                f"training.epoch_selection.metric {sel.metric!r} does not fit task {self.data.task!r}"
+            )
         es = self.training.early_stopping
         if es is not None:
             ok = {"classes": {"uar", "accuracy", "av_auc", "loss"}, "avd": {"ccc", "loss"}}[self.data.task]

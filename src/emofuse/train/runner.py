@@ -34,6 +34,7 @@ from emofuse.errors import ConfigError
 from emofuse.recipes.schema import Recipe
 from emofuse.train.adapt_stage import resolve_adaptations
 from emofuse.train.data import FeatureCache
+from emofuse.train.epoch_selection import choose_epochs
 from emofuse.train.features import FeaturePlan, spec_key
 from emofuse.train.folds import checked_folds, protocol_note
 from emofuse.train.report_extras import report_extras
@@ -162,6 +163,7 @@ def run_experiment(
     workers: int = 1,
     accept_weaker_protocol: bool = False,
     reference: str | None = None,
+    analyses: Callable[[Path, Sequence[Recipe]], None] | None = None,
 ) -> ExperimentResult:
     """Train and evaluate every system over seeds x folds, skipping finished runs, then write the report.
 
@@ -183,26 +185,40 @@ def run_experiment(
         workers: processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`; scripts need
             an ``if __name__ == "__main__":`` guard); 1 trains here, one run after another.
         accept_weaker_protocol: run the weaker fallback of a protocol the table cannot honour (reported).
+        analyses: ``f(out_dir, recipes)`` before the report (:func:`emofuse.explain.ablation.intersection_analysis`).
     """
     ordered = _checked_systems(
         recipes, folds, transcripts, accept_transcript_settings, workers, torch_threads
     )
     (out := Path(out_dir)).mkdir(parents=True, exist_ok=True)
     fold_list = checked_folds(folds, table, ordered[0], accept_weaker_protocol)
-    note = protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)
+    notes = [n for n in [protocol_note(folds, table, ordered[0], fold_list, accept_weaker_protocol)] if n]
     show = sys.stderr.isatty() if progress is None else progress
     ordered = resolve_adaptations(ordered, transcripts, fold_list, progress=show)  # MLM stage ([SIL])
     plan = FeaturePlan(table, store, transcripts, encoder_ids, extract_missing, progress=show)
     sources = {r.name: plan.sources(r) for r in ordered}  # builds encoders / extracts before any training
-    specs = [
-        RunSpec(r, s, i, f, sources[r.name], table, Path(store.root), out, transcripts)
-        for r in ordered
-        for s in _seed_list(r, seeds)
-        for i, f in enumerate(fold_list)
-    ]
-    rows = _train(specs, store, workers, torch_threads, progress, show, on_run_done)
+    make_spec = partial(_spec, data=(sources, table, Path(store.root), transcripts))
+    train = partial(_train, store=store, workers=workers, torch_threads=torch_threads, progress=progress,
+                    show=show, on_run_done=on_run_done)  # fmt: skip
+    ordered, chosen = choose_epochs(ordered, fold_list, out, make_spec, train)  # pepino2020's epoch choice
+    rows = train([make_spec(*run, out) for run in _grid(ordered, seeds, fold_list)])
     extras = partial(report_extras, ordered, out, table, transcripts, fold_list)  # Fig. 3 / Table 2 sections
-    return _finish(ordered, out, rows, report, note, extras, reference)
+    return _finish(ordered, out, rows, report, [*notes, *chosen], extras, reference, analyses)
+
+
+def _grid(ordered: Sequence[Recipe], seeds: Sequence[int] | int | None, folds: Sequence[Any]) -> list[tuple]:
+    """``(recipe, seed, fold index, fold)`` of every run, systems in order."""
+    return [(r, s, i, f) for r in ordered for s in _seed_list(r, seeds) for i, f in enumerate(folds)]
+
+
+def _spec(
+    recipe: Recipe, seed: int, fold_index: int, fold: Any, out: Path, *,
+    data: tuple[Mapping[str, Any], pd.DataFrame, Path, pd.DataFrame | None],
+) -> RunSpec:  # fmt: skip
+    """One run's spec; ``out``: the experiment's folder (or the epoch selection's); ``data``: the systems' feature
+    sources, the table, the store's root and the transcripts."""
+    sources, table, store_root, transcripts = data
+    return RunSpec(recipe, seed, fold_index, fold, sources[recipe.name], table, store_root, out, transcripts)
 
 
 def _checked_systems(
@@ -283,8 +299,9 @@ def _run_all(
 
 
 def _finish(
-    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, protocol_note: str = "",
+    ordered: Sequence[Recipe], out: Path, rows: list[dict[str, Any]], report: bool, notes: Sequence[str] = (),
     extras: Callable[[], dict[str, Any]] | None = None, reference: str | None = None,
+    analyses: Callable[[Path, Sequence[Recipe]], None] | None = None,
 ) -> ExperimentResult:  # fmt: skip
     """Gather the runs' predictions and write the aggregate report (rank 0 only under DDP)."""
     from emofuse.train.fit import is_rank_zero
@@ -299,6 +316,8 @@ def _finish(
         ignore_index=True,
     )
     rep = None
+    if report and analyses is not None:
+        analyses(out, ordered)  # before the report, which shows what they write
     if report:
         from emofuse.evaluate import write_report
         from emofuse.train.previous_runs import earlier_predictions
@@ -319,7 +338,7 @@ def _finish(
                 labels=labels,
                 single_modality=single,
                 title=title,
-                notes=[protocol_note] if protocol_note else (),
+                notes=notes,
                 reference=reference,
                 **(extras() if extras is not None else {}),
             )

@@ -99,8 +99,10 @@ def run_hash(spec: RunSpec, upstream: Mapping[str, str]) -> str:
     """The config hash a finished run records: recipe (without the seed list), seed, fold, encoder ids, sources."""
     resolved = spec.recipe.resolved()
     resolved["training"].pop("seeds", None)
-    resolved["training"].pop("loggers", None)  # logging does not change the result
-    resolved.pop("trainer", None)  # where it trains (devices, nodes) is not what it trains
+    for key in ("loggers", "epoch_selection"):  # logging, how max_epochs was chosen: not what is trained
+        resolved["training"].pop(key, None)
+    for key in ("trainer", "analyses"):  # where it trains, what the report adds: not what is trained
+        resolved.pop(key, None)
     f = spec.fold
     return config_hash(
         {
