@@ -141,7 +141,9 @@ def choose_epochs(
     for r in recipes:
         c = choices.get(r.name)
         if c is not None:
-            r = r.model_copy(update={"training": r.training.model_copy(update={"max_epochs": c.chosen_epochs})})
+            r = r.model_copy(
+                update={"training": r.training.model_copy(update={"max_epochs": c.chosen_epochs})}
+            )
         updated.append(r)
     prefix = "Epochs chosen on development folds"
     return updated, [f"{prefix}: {'; '.join(c.note() for c in choices.values())}."]
