@@ -13,6 +13,7 @@ from emofuse.nn import (
     Conv1dBranch,
     DenseBranch,
     GRUAttentionBranch,
+    LSTMBranch,
     MeanMaxBranch,
     PepinoAudioBranch,
     PepinoTextBranch,
@@ -28,6 +29,9 @@ BRANCHES: dict[str, tuple[Callable[[], nn.Module], int, int | None]] = {
     "gru_attention": (lambda: GRUAttentionBranch(in_dim=12, hidden=10, out_dim=9), 12, None),
     "gru_bidirectional": (lambda: GRUAttentionBranch(in_dim=12, hidden=6, bidirectional=True), 12, None),
     "dense": (lambda: DenseBranch(in_dim=8, out_dim=16), 8, None),
+    "dense_frames": (lambda: DenseBranch(in_dim=8, hidden=6, out_dim=5), 8, None),  # kumar2021 baseline
+    "lstm": (lambda: LSTMBranch(in_dim=12, hidden=10, out_dim=9), 12, None),
+    "lstm_bidirectional": (lambda: LSTMBranch(in_dim=12, hidden=6, num_layers=2, bidirectional=True), 12, None),
     "mean_max": (lambda: MeanMaxBranch(in_dim=10), 10, None),
     "mean_max_layers": (lambda: MeanMaxBranch(in_dim=10, num_layers=4, proj_dim=6), 10, 4),
 }
@@ -141,3 +145,14 @@ def test_mean_max_branch_layer_weights_and_errors() -> None:
     torch.testing.assert_close(out["embedding"], expected)
     with pytest.raises(ValueError, match="num_layers"):
         MeanMaxBranch(in_dim=4)(x, torch.ones(2, 5, dtype=torch.bool))
+
+
+def test_lstm_branch_embedding_is_the_last_real_state(nnh) -> None:
+    """kumar2021's baseline text model reads the LSTM state after the last real token, never after padding."""
+    branch = LSTMBranch(in_dim=5, hidden=4, out_dim=None).eval()
+    x, mask, _ = nnh.ragged_batch(LENGTHS, 5, pad_to=12)
+    with torch.no_grad():
+        out = branch(x, mask)
+    last = torch.stack([out["frames"][i, n - 1] for i, n in enumerate(LENGTHS)])
+    torch.testing.assert_close(out["embedding"], last)
+    assert branch.out_dim == 4

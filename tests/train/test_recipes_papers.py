@@ -263,6 +263,31 @@ def test_kumar2021_end_to_end_random_folds(corpus: PaperCorpus, tmp_path: Path) 
     assert cfg["input_dims"] == {"mel": 8, "mfcc": 5, "chroma": 4, "text": 12}
 
 
+def test_kumar2021_baseline_dense_speech_lstm_text(corpus: PaperCorpus, tmp_path: Path) -> None:
+    """The supplement's baseline: frame-wise dense + mean speech branches, an LSTM over token vectors."""
+    over = [
+        _fake("mel", "fake.mel"),
+        _fake("mfcc", "fake.mfcc"),
+        _fake("chroma", "fake.chroma"),
+        _fake("text", "fake.tokens"),
+        *[f"model.branches.{b}.params={{hidden: 8, out_dim: 8}}" for b in ("mel", "mfcc", "chroma", "text")],
+        "model.fusion_params.hidden=16",
+    ]
+    res = _run(corpus, ["kumar2021/baseline"], over, tmp_path)
+    assert list(res.runs["status"]) == ["trained", "trained"]
+    run = RunDir(Path(res.runs["run_dir"][0]))
+    cfg = run.read_config().model_dump(mode="json")
+    assert cfg["input_dims"] == {"mel": 8, "mfcc": 5, "chroma": 4, "text": 12}
+    assert {b["type"] for b in cfg["model"]["branches"].values()} == {"dense", "lstm"}
+    from safetensors.torch import load_file
+
+    weights = load_file(run.weights_path)
+    assert any(k.startswith("branches.text.lstm.") for k in weights)
+    assert any(k.startswith("branches.mel.frame_dense.") for k in weights)
+    assert not any(".gru." in k for k in weights)  # no GRU, no attention in the baseline
+    assert 0.0 <= _read(run.path, "metrics.json")["test"]["uar"] <= 1.0
+
+
 def test_deoliveira2023_layer_weights_inferred_and_ccc(corpus: PaperCorpus, tmp_path: Path) -> None:
     over = [
         _fake("audio", "fake.ssl3"),

@@ -38,6 +38,7 @@ __all__ = [
     "DenseBranch",
     "FrameDense",
     "GRUAttentionBranch",
+    "LSTMBranch",
     "MeanMaxBranch",
     "PepinoAudioBranch",
     "PepinoTextBranch",
@@ -337,13 +338,67 @@ class GRUAttentionBranch(nn.Module):
         return {"embedding": self.dense(self.dropout(pooled)), "frames": frames, "mask": mask}
 
 
+class LSTMBranch(nn.Module):
+    """kumar2021's baseline text model (Sec. 4.3: "Long Short Term Memory (LSTM) based DNN for the TER phase"):
+    an LSTM over token vectors, its last hidden state, a dense layer.
+
+    ``x: [B, T, in_dim]`` (token vectors), left-aligned ``mask: [B, T]`` -> ``{"embedding": [B, out_dim],
+    "frames": [B, T, H], "mask": [B, T]}`` with ``H = hidden`` (x2 when bidirectional: both directions' last
+    states are concatenated). The sizes are not given in the paper (its supplement holds them): 128 / 128, ReLU.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: int = 128,
+        out_dim: int | None = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(
+            in_dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional
+        )
+        state_dim = hidden * (2 if bidirectional else 1)
+        self.dropout = nn.Dropout(dropout)
+        self.dense: nn.Module = (
+            nn.Sequential(nn.Linear(state_dim, out_dim), make_activation(activation))
+            if out_dim
+            else nn.Identity()
+        )
+        self._out_dim = out_dim or state_dim
+
+    @property
+    def out_dim(self) -> int:
+        return self._out_dim
+
+    def pre_pool_modules(self) -> list[nn.Module]:
+        """The LSTM (its last state is the pooled vector)."""
+        return [self.lstm]
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> BranchOutput:
+        mask = check_inputs(x, mask)
+        lengths = lengths_from_mask(mask, require_prefix=True)
+        packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
+        out, (h_n, _) = self.lstm(packed)
+        frames, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        directions = 2 if self.lstm.bidirectional else 1
+        last = h_n[-directions:].transpose(0, 1).reshape(x.shape[0], -1)  # the top layer's last state(s)
+        embedding = self.dense(self.dropout(last))
+        return {"embedding": embedding, "frames": zero_padding(frames, mask), "mask": mask}
+
+
 class DenseBranch(nn.Module):
     """A branch for already-pooled vectors (a BERT sentence vector, eGeMAPS functionals, a silence ratio).
 
     ``x: [B, 1, in_dim]`` (or ``[B, T, in_dim]``, mean-pooled over real frames first), ``mask: [B, T]`` ->
-    ``{"embedding": [B, out_dim], "frames": [B, 1, in_dim], "mask": [B, 1]}``. With ``out_dim=None`` the
+    ``{"embedding": [B, out_dim], "frames": [B, 1, H], "mask": [B, 1]}``. With ``out_dim=None`` the
     vector passes through unchanged (perez2022 concatenates the CLS vector and silence ratio as they are);
     otherwise dropout -> Linear -> activation (kumar2021 turns each speech vector into C_i, M_i, F_i so).
+    ``hidden``: a dense layer of that many units on every frame first (``H = hidden``, else ``H = in_dim``):
+    kumar2021's baseline speech model, "dense layers without attention".
     """
 
     def __init__(
@@ -352,28 +407,36 @@ class DenseBranch(nn.Module):
         out_dim: int | None = 128,
         activation: Activation = "relu",
         dropout: float = 0.0,
+        hidden: int | None = None,
     ) -> None:
         super().__init__()
         self.in_dim = in_dim
+        self.frame_dense = (
+            FrameDense(in_dim, hidden, activation=activation, dropout=dropout) if hidden else None
+        )
+        width = hidden or in_dim
         if out_dim:
             self.dense: nn.Module = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(in_dim, out_dim), make_activation(activation)
+                nn.Dropout(dropout), nn.Linear(width, out_dim), make_activation(activation)
             )
             self._out_dim = out_dim
         else:
             self.dense = nn.Identity()
-            self._out_dim = in_dim
+            self._out_dim = width
 
     @property
     def out_dim(self) -> int:
         return self._out_dim
 
     def pre_pool_modules(self) -> list[nn.Module]:
-        """The dense layer (empty when the branch passes the vector through)."""
-        return [] if isinstance(self.dense, nn.Identity) else [self.dense]
+        """The dense layers (empty when the branch passes the vector through)."""
+        layers = [self.frame_dense, None if isinstance(self.dense, nn.Identity) else self.dense]
+        return [m for m in layers if m is not None]
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> BranchOutput:
         mask = check_inputs(x, mask)
+        if self.frame_dense is not None:
+            x = self.frame_dense(x, mask)
         vector = masked_mean(x, mask)
         frames = vector.unsqueeze(1)
         one = mask.any(dim=1, keepdim=True)
@@ -438,6 +501,7 @@ BRANCHES: dict[str, type[nn.Module]] = {
     "cnn_text": CNNTextBranch,  # makiuchi2021 text model
     "gru_attention": GRUAttentionBranch,  # kumar2021 speech branches
     "dense": DenseBranch,  # pooled vectors (BERT CLS, eGeMAPS, silence ratio)
+    "lstm": LSTMBranch,  # kumar2021's baseline text model
     "mean_max": MeanMaxBranch,  # deoliveira2023 SSL branch with layer weighting
     "crossrep": CrossRepBranch,  # makiuchi2021 cross-representation SER model (multi-input)
 }
