@@ -31,7 +31,11 @@ BRANCHES: dict[str, tuple[Callable[[], nn.Module], int, int | None]] = {
     "dense": (lambda: DenseBranch(in_dim=8, out_dim=16), 8, None),
     "dense_frames": (lambda: DenseBranch(in_dim=8, hidden=6, out_dim=5), 8, None),  # kumar2021 baseline
     "lstm": (lambda: LSTMBranch(in_dim=12, hidden=10, out_dim=9), 12, None),
-    "lstm_bidirectional": (lambda: LSTMBranch(in_dim=12, hidden=6, num_layers=2, bidirectional=True), 12, None),
+    "lstm_bidirectional": (
+        lambda: LSTMBranch(in_dim=12, hidden=6, num_layers=2, bidirectional=True),
+        12,
+        None,
+    ),
     "mean_max": (lambda: MeanMaxBranch(in_dim=10), 10, None),
     "mean_max_layers": (lambda: MeanMaxBranch(in_dim=10, num_layers=4, proj_dim=6), 10, 4),
 }
