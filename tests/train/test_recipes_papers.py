@@ -288,6 +288,58 @@ def test_kumar2021_baseline_dense_speech_lstm_text(corpus: PaperCorpus, tmp_path
     assert 0.0 <= _read(run.path, "metrics.json")["test"]["uar"] <= 1.0
 
 
+def test_kumar2021_ablation_report_has_intersection_matrices_per_variant(
+    corpus: PaperCorpus, tmp_path: Path
+) -> None:
+    """Sec. 4.1: the report of an ablation shows each variant's intersection matrices of the third-last,
+    second-last and output layers (mean over the folds) and the 3-PC embedding plots."""
+    from emofuse.explain import intersection_matrix
+    from emofuse.explain.ablation import intersection_analysis
+    from emofuse.explain.runs import run_embeddings
+    from emofuse.recipes import load_recipes
+
+    over = [
+        _fake("mel", "fake.mel"),
+        _fake("mfcc", "fake.mfcc"),
+        _fake("chroma", "fake.chroma"),
+        _fake("text", "fake.cls"),
+        *[f"model.branches.{b}.params={{hidden: 8, out_dim: 8}}" for b in ("mel", "mfcc", "chroma")],
+        "protocol.k=2",  # the paper's random folds: every class in every test part
+    ]
+    recipes = load_recipes(["kumar2021/dense400", "kumar2021/dense3"], [*COMMON, *over])
+    assert [r.analyses.intersection_layers for r in recipes] == [["embedding", "hidden", "output"]] * 2
+    out = tmp_path / "ablation"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_experiment(
+            recipes, corpus.table, None, corpus.store, out, transcripts=corpus.transcripts,
+            encoder_ids=ENCODER_IDS, extract_missing=False, progress=False, torch_threads=1,
+            analyses=intersection_analysis(corpus.table, corpus.store, corpus.transcripts),
+        )  # fmt: skip
+    summary = json.loads((out / "intersection_summary.json").read_text())
+    assert set(summary) == {"dense400", "dense3"}
+    report = (out / "report.md").read_text()
+    assert "## Intersection matrices (kumar2021)" in report
+    for system, width in (("dense400", 400), ("dense3", 600)):
+        layers = summary[system]["layers"]
+        assert list(layers) == ["embedding", "hidden", "output"]
+        assert layers["hidden"]["dim"] == width and layers["output"]["dim"] == len(CLASSES)
+        assert layers["embedding"]["dim"] == 3 * 8 + 12  # the concatenation: C_i, M_i, F_i and B_i
+        # the matrix is the mean over the folds of each fold's matrix of the saved model's test embeddings
+        runs = sorted((out / system / "seed0").glob("fold*"))
+        for layer, entry in layers.items():
+            per_fold = []
+            for run in runs:
+                emb = run_embeddings(run, corpus.table, corpus.store, corpus.transcripts)
+                per_fold.append(intersection_matrix(emb.layers[layer], emb.labels, entry["classes"]))
+            np.testing.assert_allclose(entry["matrix"], np.mean(per_fold, axis=0), atol=1e-9)
+            assert entry["n_folds"] == 2 and entry["classes"] == CLASSES
+            assert (out / entry["plots"]["pca"]).is_file() and (out / entry["plots"]["matrix"]).is_file()
+            assert f"### {system}: {layer}" in report and entry["plots"]["pca"] in report
+        row = next(line for line in report.splitlines() if line.startswith(f"| {system} | 0 |"))
+        assert f"{layers['output']['mean_off_diagonal']:.3f}" in row
+
+
 def test_deoliveira2023_layer_weights_inferred_and_ccc(corpus: PaperCorpus, tmp_path: Path) -> None:
     over = [
         _fake("audio", "fake.ssl3"),

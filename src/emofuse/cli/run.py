@@ -217,11 +217,17 @@ def run(
     from emofuse.train.parallel import grid_workers
     from emofuse.train.runner import run_experiment
 
+    feature_store = FeatureStore(store) if store is not None else FeatureStore()
+    analyses = None
+    if any(r.analyses.intersection_layers for r in loaded):  # kumar2021's intersection matrices in the report
+        from emofuse.explain.ablation import intersection_analysis
+
+        analyses = intersection_analysis(table, feature_store, trans)
     result = run_experiment(
         loaded,
         table,
         folds,
-        FeatureStore(store) if store is not None else FeatureStore(),
+        feature_store,
         out,
         seeds=seeds,
         transcripts=trans,
@@ -232,6 +238,7 @@ def run(
         workers=workers or grid_workers(loaded, threads),
         accept_weaker_protocol=accept_weaker_protocol,
         reference=reference,
+        analyses=analyses,
     )
     if export is not None:
         from emofuse.serve.honest_export import export_chosen

@@ -29,6 +29,7 @@ from emofuse.evaluate.aggregate import (
     summarise_systems,
 )
 from emofuse.evaluate.errors import EvaluationError
+from emofuse.evaluate.intersection_section import intersection_section
 from emofuse.evaluate.metrics import confusion
 from emofuse.evaluate.plots import plot_confusion, plot_per_class_recall, plot_seed_spread, slug
 from emofuse.evaluate.reference import (
@@ -325,6 +326,7 @@ def write_report(
     if against is not None:  # the named reference's section, after the best-single one
         head, plots_header, rest = markdown.partition("## Plots\n")
         markdown = head + "\n".join(reference_section(str(reference), against)) + "\n" + plots_header + rest
+    markdown += "\n".join(intersection_section(out, list(summary)))  # kumar2021's, when the runs have one
     if notes:
         head, _, rest = markdown.partition("\n")
         markdown = head + "\n\n" + "\n".join(notes) + "\n" + rest

@@ -28,8 +28,9 @@ def plot_embeddings_pca(
     classes: Sequence[Hashable] | None = None,
     standardize: bool = True,
     title: str = "",
+    components: Literal[2, 3] = 2,
 ) -> None:
-    """Scatter of the first two principal components of ``embeddings [N, E]``, one colour and marker per class.
+    """Scatter of the embeddings on their first principal components, one colour and marker per class.
 
     Args:
         embeddings: one layer's outputs ``[N, E]``.
@@ -38,33 +39,37 @@ def plot_embeddings_pca(
         classes: class order for the legend (default: sorted unique labels).
         standardize: standardise features before PCA (as :func:`intersection_matrix` does).
         title: e.g. the layer's name.
+        components: 2 (one panel, PC 1 vs PC 2) or 3: the three components the intersection matrix uses
+            (kumar2021 Fig. 4), as three panels PC 1/2, PC 1/3 and PC 2/3 (fewer when ``N`` or ``E`` is smaller).
     """
     cls = list(classes) if classes is not None else sorted(set(np.asarray(labels).tolist()), key=str)
     x, y, cls = _validate(embeddings, labels, cls)
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise ExplainError(f"need at least 2 embeddings of at least 2 dimensions to plot; got {x.shape}")
-    z, ratio = _project(x, 2, standardize, 0)
+    z, ratio = _project(x, components, standardize, 0)
+    pairs = [(0, 1), (0, 2), (1, 2)][: 1 if z.shape[1] < 3 else 3]
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    fig = Figure(figsize=(5.6, 5.0))
-    ax = fig.subplots()
-    for k, c in enumerate(cls):
-        pts = z[y == c]
-        ax.scatter(
-            pts[:, 0],
-            pts[:, 1],
-            s=18,
-            alpha=0.7,
-            marker=_MARKERS[k % len(_MARKERS)],
-            color=cmap(k % 10),
-            label=str(c),
-        )
-    ax.set_xlabel(f"PC 1 ({ratio[0]:.0%} of variance)")
-    ax.set_ylabel(f"PC 2 ({ratio[1]:.0%} of variance)")
-    ax.set_title(title or "embeddings (PCA)")
-    ax.legend(fontsize=8, markerscale=1.3)
-    ax.grid(alpha=0.3)
+    fig = Figure(figsize=(5.6 * len(pairs), 5.0))
+    axes = fig.subplots(1, len(pairs), squeeze=False)[0]
+    for ax, (a, b) in zip(axes, pairs, strict=True):
+        for k, c in enumerate(cls):
+            pts = z[y == c]
+            ax.scatter(
+                pts[:, a],
+                pts[:, b],
+                s=18,
+                alpha=0.7,
+                marker=_MARKERS[k % len(_MARKERS)],
+                color=cmap(k % 10),
+                label=str(c),
+            )
+        ax.set_xlabel(f"PC {a + 1} ({ratio[a]:.0%} of variance)")
+        ax.set_ylabel(f"PC {b + 1} ({ratio[b]:.0%} of variance)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title(title or "embeddings (PCA)")
+    axes[0].legend(fontsize=8, markerscale=1.3)
     save_figure(fig, path)
 
 
