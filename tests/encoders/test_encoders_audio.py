@@ -35,6 +35,28 @@ def test_opensmile_pepino_lld_frames(speech):
     np.testing.assert_array_equal(x, enc.encode(speech))
 
 
+def test_opensmile_pepino_lld_32ms_frames(speech):
+    """pepino2020's own setting: 18 LLDs over 32 ms windows at a 10 ms hop, no deltas (added after z-scoring)."""
+    pytest.importorskip("opensmile")
+    from emofuse.encoders.opensmile_enc import PEPINO_32MS_LLDS
+
+    enc = build_encoder("opensmile.pepino_lld_32ms")
+    x = enc.encode(speech)
+    assert x.shape[1] == 18 == enc.dim and enc.output == "frames"
+    assert enc.feature_names == list(PEPINO_32MS_LLDS)
+    # full 512-sample (32 ms) windows every 160 samples: 60 ms windows would give fewer frames, 20-25 ms more
+    assert x.shape[0] == (len(speech) - 512) // 160 + 1
+    one_s = enc.encode(
+        np.zeros(16_000, dtype=np.float32) + 1e-3 * np.sin(np.arange(16_000, dtype=np.float32))
+    )
+    assert one_s.shape == (97, 18)
+    f0 = x[:, 0]
+    voiced = f0[f0 > 0]
+    assert len(voiced) > 0.2 * len(f0) and 60 < np.median(voiced) < 300  # plausible pitch in Hz
+    assert np.all(np.isfinite(x))
+    assert enc.encoder_id != build_encoder("opensmile.pepino_lld").encoder_id
+
+
 def test_opensmile_functionals(speech):
     pytest.importorskip("opensmile")
     eg = build_encoder("opensmile.egemaps")

@@ -61,3 +61,29 @@ def test_json_round_trip_and_errors():
         Standardizer().fit_fold(train, ["nope"])
     with pytest.raises(ConfigError, match="zscore"):
         Standardizer.from_dict({"mean": [0.0]})
+
+
+def test_deltas_are_differences_of_the_standardised_frames():
+    """pepino2020: z-score with training statistics first, then append the first-order differences."""
+    rng = np.random.default_rng(3)
+    train = [rng.normal(5.0, 3.0, (int(rng.integers(5, 12)), 4)) * [1, 10, 100, 0.1] for _ in range(6)]
+    plain = Standardizer().fit(train)
+    with_deltas = Standardizer(deltas=1).fit(train)
+    x = rng.normal(5.0, 3.0, (7, 4))
+    out = with_deltas.transform(x)
+    z = plain.transform(x)
+    assert out.shape == (7, 8)
+    np.testing.assert_allclose(out[:, :4], z)
+    np.testing.assert_allclose(out[1:, 4:], z[1:] - z[:-1], atol=1e-6)
+    np.testing.assert_array_equal(out[0, 4:], 0.0)
+    # not the other order (deltas of the raw values, then z-scored with the deltas' own statistics)
+    raw_deltas = np.diff(x, axis=0)
+    other = (raw_deltas - raw_deltas.mean(axis=0)) / raw_deltas.std(axis=0)
+    assert not np.allclose(out[1:, 4:], other, atol=1e-3)
+    back = Standardizer.from_dict(json.loads(json.dumps(with_deltas.to_dict())))
+    np.testing.assert_array_equal(back.transform(x), out)
+    assert "deltas" not in plain.to_dict()  # states of plain standardizers stay as they were
+    with pytest.raises(ConfigError, match="frames"):
+        with_deltas.transform(np.zeros(4))
+    with pytest.raises(ConfigError, match="deltas"):
+        Standardizer(deltas=2)

@@ -21,9 +21,18 @@ class Standardizer:
     Statistics are pooled over every frame (and layer) of every training array: for ``[T, D]`` inputs
     ``mean_`` and ``std_`` are ``[D]``. Dimensions with (near) zero variance keep ``std_ = 1`` so that
     constant features map to 0 instead of blowing up.
+
+    ``deltas=1`` (pepino2020: LLDs "normalized ... using the global statistics. Finally, first-order differences
+    were added"): :meth:`transform` appends the first-order differences of the *standardised* frames,
+    ``d_t = z_t - z_(t-1)`` with ``d_0 = 0``, so ``[T, D]`` becomes ``[T, 2 D]`` (frames only).
     """
 
-    def __init__(self, eps: float = 1e-8) -> None:
+    def __init__(self, eps: float = 1e-8, deltas: int = 0) -> None:
+        if deltas not in (0, 1):
+            raise ConfigError(
+                f"Standardizer: deltas must be 0 or 1 (first-order differences); got {deltas!r}"
+            )
+        self.deltas = deltas
         self.eps = float(eps)
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
@@ -74,7 +83,8 @@ class Standardizer:
         return self.fit([features[u] for u in ids])
 
     def transform(self, array: np.ndarray) -> np.ndarray:
-        """Standardise one array of shape ``[..., D]``; returns float32 of the same shape."""
+        """Standardise one array of shape ``[..., D]``; returns float32 of the same shape (``[..., T, 2 D]``
+        with ``deltas``)."""
         if self.mean_ is None or self.std_ is None:
             raise ConfigError("Standardizer.transform called before fit (fit it on the training fold first)")
         a = np.asarray(array, dtype=np.float64)
@@ -82,7 +92,15 @@ class Standardizer:
             raise ConfigError(
                 f"Standardizer: array has last dimension {a.shape[-1]}, fitted on {self.mean_.shape[0]}"
             )
-        return ((a - self.mean_) / self.std_).astype(np.float32)
+        z = ((a - self.mean_) / self.std_).astype(np.float32)
+        if not self.deltas:
+            return z
+        if z.ndim < 2:
+            raise ConfigError(
+                f"Standardizer: deltas need frames [T, D]; got a pooled array of shape {z.shape}"
+            )
+        diff = np.diff(z, axis=-2, prepend=z[..., :1, :])  # d_0 = 0
+        return np.concatenate([z, diff], axis=-1)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state: plain lists and numbers."""
@@ -95,6 +113,7 @@ class Standardizer:
             "eps": self.eps,
             "n_frames": self.n_frames_,
             "n_items": self.n_items_,
+            **({"deltas": self.deltas} if self.deltas else {}),
         }
 
     @classmethod
@@ -103,7 +122,7 @@ class Standardizer:
             raise ConfigError(
                 f"not a Standardizer state (expected type 'zscore' with mean/std): keys {sorted(data)}"
             )
-        out = cls(eps=float(data.get("eps", 1e-8)))
+        out = cls(eps=float(data.get("eps", 1e-8)), deltas=int(data.get("deltas", 0)))
         out.mean_ = np.asarray(data["mean"], dtype=np.float64)
         out.std_ = np.asarray(data["std"], dtype=np.float64)
         if out.mean_.shape != out.std_.shape or np.any(out.std_ <= 0):

@@ -27,17 +27,26 @@ Feature sets (``feature_set`` in the config):
   series equals the raw delta divided by the std, so this differs only in the deltas' scale).
   ComParE's LLD windows are 20 ms (energy/spectral) and 60 ms (pitch/voice quality) at a 10 ms hop;
   pepino2020 names 32 ms windows: the hop matches, the windows are openSMILE's standard ones.
+* ``"pepino_lld_32ms"``: the paper's own setting, ``[T, 18]`` at 10 ms hop: the 18 LLDs over **32 ms windows**
+  from emofuse's openSMILE config ``opensmile_configs/pepino2020_lld.conf`` (``PEPINO_32MS_LLDS``: ``F0``
+  (autocorrelation + cepstrum pitch, 0 when unvoiced), ``jitterLocal``, ``shimmerLocal``, ``logHNR`` (-100 when
+  unvoiced), ``pcm_loudness``, ``mfcc[1]`` .. ``mfcc[13]``), no smoothing and **no deltas**: a recipe sets
+  ``standardize: true`` and ``deltas: 1`` on the feature, so the LLDs are z-scored with the training fold's
+  statistics and the first-order differences of the z-scored values are appended (36 dims), as pepino2020
+  does ("normalized ... Finally, first-order differences were added").
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError, EmofuseError
+from emofuse.hashing import file_sha256
 
 PEPINO_LLDS: tuple[str, ...] = (
     "F0final_sma",
@@ -51,9 +60,21 @@ PEPINO_DELTAS: tuple[str, ...] = tuple(
     name.replace("_sma[", "_sma_de[") if "[" in name else f"{name}_de" for name in PEPINO_LLDS
 )
 PEPINO_LLD_COLUMNS: tuple[str, ...] = PEPINO_LLDS + PEPINO_DELTAS
+#: the 18 columns of ``pepino2020_lld.conf`` (32 ms windows), in output order
+PEPINO_32MS_LLDS: tuple[str, ...] = (
+    "F0",
+    "jitterLocal",
+    "shimmerLocal",
+    "logHNR",
+    "pcm_loudness",
+    *(f"mfcc[{i}]" for i in range(1, 14)),
+)
+#: emofuse's openSMILE config of pepino2020's LLDs with 32 ms windows (package data)
+PEPINO_32MS_CONFIG = Path(__file__).parent / "opensmile_configs" / "pepino2020_lld.conf"
 FRAME_HOP_S = 0.01
 
-_DIMS = {"egemaps": 88, "compare": 6373, "pepino_lld": 36}
+_DIMS = {"egemaps": 88, "compare": 6373, "pepino_lld": 36, "pepino_lld_32ms": 18}
+_FRAME_SETS = ("pepino_lld", "pepino_lld_32ms")
 
 
 def _import_opensmile() -> Any:
@@ -71,17 +92,26 @@ class OpenSmileConfig(EncoderConfig):
     """Config of :class:`OpenSmileEncoder`."""
 
     kind: Literal["opensmile"] = "opensmile"
-    feature_set: Literal["pepino_lld", "egemaps", "compare"] = "pepino_lld"
+    feature_set: Literal["pepino_lld", "pepino_lld_32ms", "egemaps", "compare"] = "pepino_lld"
 
 
 class OpenSmileEncoder(Encoder):
     """openSMILE through opensmile-python's ``Smile.process_signal``.
 
-    Output: ``[T, 36]`` frames at 10 ms (``pepino_lld``), ``[88]`` (``egemaps``) or ``[6373]`` (``compare``).
+    Output: ``[T, 36]`` frames at 10 ms (``pepino_lld``), ``[T, 18]`` (``pepino_lld_32ms``), ``[88]``
+    (``egemaps``) or ``[6373]`` (``compare``).
     """
 
     modality = "audio"
     parallel_processes = True  # one openSMILE per process: extraction uses every core
+
+    @classmethod
+    def id_for(cls, config: EncoderConfig) -> str:
+        """As every encoder's; ``pepino_lld_32ms`` adds a fingerprint of its config file (an edit re-extracts)."""
+        base = super().id_for(config)
+        if getattr(config, "feature_set", None) != "pepino_lld_32ms":
+            return base
+        return f"{base}-{file_sha256(PEPINO_32MS_CONFIG)[:12]}"
 
     def __init__(self, config: OpenSmileConfig) -> None:
         super().__init__(config)
@@ -108,6 +138,8 @@ class OpenSmileEncoder(Encoder):
                         feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors_Deltas
                     ),
                 ]
+            elif self.config.feature_set == "pepino_lld_32ms":
+                smiles = [opensmile.Smile(feature_set=str(PEPINO_32MS_CONFIG), feature_level="lld")]
             elif self.config.feature_set == "egemaps":
                 smiles = [opensmile.Smile(feature_set=fs.eGeMAPSv02, feature_level=lvl.Functionals)]
             else:
@@ -117,7 +149,7 @@ class OpenSmileEncoder(Encoder):
 
     @property
     def output(self) -> str:  # type: ignore[override]
-        return "frames" if self.config.feature_set == "pepino_lld" else "pooled"
+        return "frames" if self.config.feature_set in _FRAME_SETS else "pooled"
 
     @property
     def dim(self) -> int:
@@ -128,10 +160,12 @@ class OpenSmileEncoder(Encoder):
         """Names of the output dimensions, in order."""
         if self.config.feature_set == "pepino_lld":
             return list(PEPINO_LLD_COLUMNS)
+        if self.config.feature_set == "pepino_lld_32ms":
+            return list(PEPINO_32MS_LLDS)
         return list(self._smiles[0].feature_names)
 
     def _encode(self, item: np.ndarray | str) -> np.ndarray:
-        """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]`` or ``[D]`` float32."""
+        """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]``, ``[T, 18]`` or ``[D]`` float32."""
         wave = np.asarray(item, dtype=np.float32)
         if self.config.feature_set == "pepino_lld":
             smiles = self._smiles
@@ -142,5 +176,8 @@ class OpenSmileEncoder(Encoder):
                 [lld[list(PEPINO_LLDS)].to_numpy()[:n], de[list(PEPINO_DELTAS)].to_numpy()[:n]], axis=1
             )
             return np.nan_to_num(frame.astype(np.float32))
+        if self.config.feature_set == "pepino_lld_32ms":
+            frames = self._smiles[0].process_signal(wave, self.sample_rate_hz)[list(PEPINO_32MS_LLDS)]
+            return np.nan_to_num(frames.to_numpy().astype(np.float32))
         out = self._smiles[0].process_signal(wave, self.sample_rate_hz).to_numpy()[0]
         return np.nan_to_num(out.astype(np.float32))

@@ -1,6 +1,6 @@
 """``build_encoder(spec)``: from a spec string or dict to a ready encoder.
 
-Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensmile.egemaps`` ``[88]``,
+Spec strings (docs/contracts.md): ``opensmile.pepino_lld`` ``[T, 36]``, ``opensmile.pepino_lld_32ms`` ``[T, 18]``, ``opensmile.egemaps`` ``[88]``,
 ``opensmile.compare`` ``[6373]``, ``spectral.mel128`` / ``spectral.mfcc40`` / ``spectral.chroma12`` /
 ``spectral.logmel80`` ``[T, D]``, ``whisper`` ``[T, 384]``, ``text`` (MiniLM, ``[L, T, D]``), ``speaker``
 ``[256]``, ``silence_ratio`` (silero-vad non-speech ratio, ``[1]``; dict:
@@ -42,6 +42,7 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
 KINDS = tuple(_IMPLEMENTATIONS)
 SPEC_STRINGS = (
     "opensmile.pepino_lld",
+    "opensmile.pepino_lld_32ms",
     "opensmile.egemaps",
     "opensmile.compare",
     "spectral.mel128",

@@ -119,7 +119,9 @@ class FeatureConfig(_Strict):
     ``input``: ``audio`` (the utterance's audio), ``transcript`` (the human transcript of the table),
     ``asr`` (the ASR transcript), ``asr_sil`` (the ASR transcript with ``[SIL]`` tokens), ``asr_silence_ratio``
     (the transcripts table's word-gap ``silence_ratio``, read by the ``word_gap_ratio`` encoder only).
-    ``standardize``: z-score the features with statistics of the fold's training utterances only.
+    ``standardize``: z-score the features with statistics of the fold's training utterances only;
+    ``then_deltas``: z-score, then append the first-order differences of the z-scored frames (pepino2020's order;
+    ``[T, D]`` -> ``[T, 2 D]``, for frame encoders such as ``opensmile.pepino_lld_32ms``).
     ``audio_transcript``: the utterance's audio with the table's transcript (forced phone alignment).
     ``per_speaker: mean``: each utterance gets the mean of its speaker's features (makiuchi2021's speaker
     embedding), over that speaker's utterances in the same part of the fold (training speakers from training
@@ -130,7 +132,7 @@ class FeatureConfig(_Strict):
 
     encoder: str | dict[str, Any]
     input: InputKind
-    standardize: bool = False
+    standardize: bool | Literal["then_deltas"] = False
     per_speaker: Literal["none", "mean"] = "none"
     training_only: bool = False
 

@@ -196,7 +196,8 @@ class BranchSource:
     name: str
     encoder_id: str
     keys: dict[str, str]
-    standardize: bool = False
+    #: True, or ``"then_deltas"`` (z-score, then append first-order differences: pepino2020)
+    standardize: bool | str = False
     standardizer: Standardizer | None = field(default=None, repr=False)
 
     def raw(self, cache: FeatureCache, uid: str) -> np.ndarray:
@@ -211,8 +212,11 @@ def fit_standardizers(
     """Fit each standardising branch's :class:`Standardizer` on the fold's training ids only (in place)."""
     ids = list(train_ids)
     for src in sources.values():
+        deltas = 1 if src.standardize == "then_deltas" else 0
         src.standardizer = (
-            Standardizer().fit([src.raw(cache, u) for u in ids]) if src.standardize and ids else None
+            Standardizer(deltas=deltas).fit([src.raw(cache, u) for u in ids])
+            if src.standardize and ids
+            else None
         )
 
 
