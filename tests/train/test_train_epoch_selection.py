@@ -11,7 +11,7 @@ import pytest
 
 from emofuse.corpus.protocols import Fold
 from emofuse.errors import ConfigError
-from emofuse.train.epoch_selection import SELECTION_DIR, choose_epoch, dev_curve
+from emofuse.train.epoch_selection import SELECTION_DIR, choose_epoch, dev_curve, selection_seeds
 from emofuse.train.rundir import RunDir
 from emofuse.train.runner import run_experiment
 
@@ -26,6 +26,27 @@ def test_choose_epoch_takes_the_statistic_over_seeds_and_the_smallest_count_on_t
     curve, count = choose_epoch(per_seed, "mean", "av_auc")
     assert count == 2 and curve[1] == pytest.approx(0.8)
     assert choose_epoch(per_seed, "median", "loss")[1] == 1  # loss: the lowest
+
+
+def test_selection_seeds_are_the_first_of_the_recipes_own(tiny_corpus: Any) -> None:
+    five = "training.epoch_selection={seeds: 5}"
+    assert selection_seeds(tiny_corpus.recipe("pepino2020/audio", five)) == [0, 1, 2, 3, 4]
+    assert selection_seeds(tiny_corpus.recipe("pepino2020/audio", five, "training.seeds=[7, 3]")) == [
+        7,
+        3,
+        0,
+        1,
+        2,
+    ]
+    assert selection_seeds(
+        tiny_corpus.recipe("pepino2020/audio", five, "training.seeds=[9, 8, 7, 6, 5, 4]")
+    ) == [
+        9,
+        8,
+        7,
+        6,
+        5,
+    ]
 
 
 def test_dev_curve_needs_a_dev_value_after_every_epoch() -> None:

@@ -98,6 +98,16 @@ def choose_epoch(per_seed: np.ndarray, statistic: str, metric: str) -> tuple[np.
     return curve, int(np.flatnonzero(np.isclose(curve, best, rtol=0.0, atol=1e-12))[0]) + 1
 
 
+def selection_seeds(recipe: Recipe) -> list[int]:
+    """The ``epoch_selection.seeds`` seeds: the first of the recipe's own seeds (more counted from 0 when it has
+    fewer), so the final runs include them, as pepino2020's 10 seeds include its 5."""
+    sel = recipe.training.epoch_selection
+    n = sel.seeds if sel is not None else 0
+    seeds = recipe.training.seed_list()[:n]
+    extra = (s for s in range(n + len(seeds)) if s not in seeds)
+    return seeds + [next(extra) for _ in range(n - len(seeds))]
+
+
 def selection_recipe(recipe: Recipe) -> Recipe:
     """The recipe of a selection run: the same system without the selection block, ``max_epochs`` long."""
     training = recipe.training.model_copy(update={"epoch_selection": None})
@@ -132,7 +142,7 @@ def choose_epochs(
     specs = [
         make_spec(selection_recipe(r), seed, i, f, sel_dir)
         for r in chosen
-        for seed in r.training.seed_list()[: r.training.epoch_selection.seeds]  # type: ignore[union-attr]
+        for seed in selection_seeds(r)
         for i, f in enumerate(folds)
     ]
     train(specs)
@@ -152,7 +162,7 @@ def choose_epochs(
 def _choose(recipe: Recipe, n_folds: int, sel_dir: Path) -> EpochChoice:
     sel = recipe.training.epoch_selection
     assert sel is not None
-    seeds = recipe.training.seed_list()[: sel.seeds]
+    seeds = selection_seeds(recipe)
     max_epochs = recipe.training.max_epochs
     per_seed = []
     for seed in seeds:
@@ -177,4 +187,5 @@ __all__ = [
     "choose_epochs",
     "dev_curve",
     "selection_recipe",
+    "selection_seeds",
 ]
