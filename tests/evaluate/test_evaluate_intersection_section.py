@@ -27,10 +27,12 @@ def test_section_renders_summary_and_says_why_a_layer_is_missing(tmp_path: Path)
             "layers": {"hidden": {"skipped": "no layer 'hidden' in this model"}, "output": entry},
         },
         "old": {"seed": 1, "layers": {"output": entry}},
+        "broken": {"seed": None, "layers": {}, "skipped": "a feature is missing from the store"},
     }
     (tmp_path / "intersection_summary.json").write_text(json.dumps(summary))
-    text = "\n".join(intersection_section(tmp_path, ["a", "b"]))
+    text = "\n".join(intersection_section(tmp_path, ["a", "b", "broken"]))
     assert "| a | 0 | - | 0.250 |" in text  # hidden skipped, output's mean off-diagonal overlap
     assert "Not computed: no layer 'hidden' in this model." in text
     assert "| x | 1.000 | 0.250 |" in text and "plots/intersection/a/output_pca.png" in text
+    assert "| broken | - | - | - |" in text and "Not computed: a feature is missing from the store" in text
     assert "| old |" not in text  # a system that is not in this report is not shown

@@ -54,8 +54,11 @@ def intersection_section(out_dir: Path, systems: Sequence[str]) -> list[str]:
     for s in shown:
         entries = [data[s]["layers"].get(layer, {}) for layer in layers]
         cells = [f"{e['mean_off_diagonal']:.3f}" if "mean_off_diagonal" in e else "-" for e in entries]
-        lines.append(f"| {s} | {data[s]['seed']} | " + " | ".join(cells) + " |")
+        seed = "-" if data[s].get("seed") is None else data[s]["seed"]
+        lines.append(f"| {s} | {seed} | " + " | ".join(cells) + " |")
     for s in shown:
+        if data[s].get("skipped"):
+            lines += ["", f"### {s}", "", f"Not computed: {data[s]['skipped']}"]
         for layer, entry in data[s]["layers"].items():
             if "skipped" in entry:
                 lines += ["", f"### {s}: {layer}", "", f"Not computed: {entry['skipped']}."]

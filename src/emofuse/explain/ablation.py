@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emofuse.errors import EmofuseError
 from emofuse.evaluate.plots import slug
 from emofuse.explain.intersection import intersection_matrix
 from emofuse.explain.plots import plot_embeddings_pca, plot_intersection_matrix
@@ -46,8 +47,7 @@ def layer_summary(
     ``C``: the classes every fold's test part holds. Returns ``{"skipped": reason}`` when the model has no such
     layer or fewer than two classes are common to the folds (the report says so; training results stand).
     """
-    missing = [str(emb.run_dir) for emb in embeddings if layer not in emb.layers]
-    if missing:
+    if any(layer not in emb.layers for emb in embeddings):
         return {"skipped": f"no layer {layer!r} in this model (it offers {sorted(embeddings[0].layers)})"}
     classes = common_classes(embeddings)
     if len(classes) < 2:
@@ -115,7 +115,10 @@ def write_intersection_summary(
     path = out_dir / SUMMARY_FILE
     summary: dict[str, Any] = read_json(path) if path.is_file() else {}
     for r in asking:
-        summary[r.name] = system_summary(out_dir, r, table, store, transcripts)
+        try:
+            summary[r.name] = system_summary(out_dir, r, table, store, transcripts)
+        except EmofuseError as exc:  # the report says why; the finished runs stand
+            summary[r.name] = {"seed": None, "layers": {}, "skipped": str(exc)}
     atomic_write_json(path, summary)
     return path
 
