@@ -17,7 +17,7 @@ from emofuse.io import read_json
 LAYER_NAMES = {
     "embedding": "third-last: the concatenation",
     "hidden": "second-last",
-    "output": "output (softmax)",
+    "output": "last: softmax",
 }
 
 
