@@ -189,7 +189,7 @@ def run_quickstart(
     text_source = next(r.text_source for r in recipes if any(f.input != "audio" for f in r.features.values()))
     transcripts = transcribe_table(
         table,
-        text_source.build(),
+        text_source.build(for_corpus=True),
         transcripts_path,
         progress=progress,
         text_source=text_source,

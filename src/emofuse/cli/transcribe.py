@@ -174,7 +174,7 @@ def transcribe(
     text_source = text_source_from_options(
         recipe, backend, model, align, beam_size, temperature, threshold_s, leading, trailing, vad, vad_filter
     )
-    transcriber = text_source.build()
+    transcriber = text_source.build(for_corpus=True)
     table = _source_table(source, align=transcriber.needs_text)
     frame = transcribe_table(
         table,

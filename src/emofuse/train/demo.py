@@ -78,7 +78,12 @@ def prepare_demo(
     source = asr[0].text_source
     path = out / f"transcripts-{config_hash(source.model_dump(mode='json'))[:12]}.jsonl"
     transcripts = transcribe_table(
-        table, source.build(), path, progress=progress, text_source=source, cache=out / "transcript_cache"
+        table,
+        source.build(for_corpus=True),
+        path,
+        progress=progress,
+        text_source=source,
+        cache=out / "transcript_cache",
     )
     return DemoData(table_path, table, transcripts)
 

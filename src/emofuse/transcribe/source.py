@@ -9,6 +9,7 @@ packaged model and read back by :class:`emofuse.serve.Predictor`, so a model pre
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,11 +88,21 @@ class TextSource(BaseModel):
             **self.options,
         }
 
-    def build(self) -> Transcriber:
-        """The transcriber (:func:`emofuse.transcribe.build_transcriber`) with these options."""
+    def build(self, for_corpus: bool = False) -> Transcriber:
+        """The transcriber (:func:`emofuse.transcribe.build_transcriber`) with these options.
+
+        ``for_corpus``: the transcriber will decode many recordings at once (``emofuse transcribe``, the
+        quickstart, the demo corpus): faster-whisper then decodes one packed window per core at a time
+        (``decode_workers``, at most 4) unless the options set it. The words are the same (each window is decoded
+        alone either way, tested); on 2 idle cores the demo corpus took RTF 0.033 instead of 0.057. A single
+        recording (``predict``, ``serve``) keeps one decoder with every core's threads.
+        """
         from emofuse.transcribe import build_transcriber
 
-        return build_transcriber(self.backend, **self.transcriber_options())
+        options = self.transcriber_options()
+        if for_corpus and self.backend == "faster-whisper" and "decode_workers" not in options:
+            options["decode_workers"] = corpus_decode_workers()
+        return build_transcriber(self.backend, **options)
 
     def differences(self, other: TextSource) -> list[str]:
         """``["silence.threshold_s: 0.5 vs 0.25", ...]``: every field (dotted) where ``self`` and ``other`` differ."""
@@ -110,3 +121,12 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str) -> list[str]
 
 
 __all__ = ["Backend", "SilenceConfig", "TextSource"]
+
+
+def corpus_decode_workers(max_workers: int = 4) -> int:
+    """Packed windows decoded at once when a corpus is transcribed: one per core this process may use, 1 to 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(max_workers, cores))
