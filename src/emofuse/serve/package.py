@@ -79,6 +79,10 @@ class PackageConfig(BaseModel):
     target_scaling: TargetScaling | None = None
     recipe: Any = None
     source: dict[str, Any] | None = None
+    #: per branch whose frozen encoder reads a local model directory (e.g. the adapted ``[SIL]`` model of the
+    #: MLM stage): the path its ``encoder_id`` was computed with at training; the files are copied into
+    #: ``encoders/<branch>/model/`` and the branch's spec names that folder, relative to the package
+    bundled_models: dict[str, str] = Field(default_factory=dict)
     weights: WeightsInfo
 
     @field_validator("format_version")
@@ -95,6 +99,9 @@ class PackageConfig(BaseModel):
     def _consistent(self) -> PackageConfig:
         if not self.branches:
             raise ValueError("branches is empty: a model needs at least one input branch")
+        unknown = sorted(set(self.bundled_models) - set(self.branches))
+        if unknown:
+            raise ValueError(f"bundled_models names branches {unknown} that are not in branches")
         if set(self.input_dims) != set(self.branches):
             raise ValueError(
                 f"input_dims names branches {sorted(self.input_dims)} but branches are {sorted(self.branches)}"
@@ -371,8 +378,48 @@ def _fine_tuned_encoder(name: str, branch: BranchRecord, where: Path) -> Any:
         raise ModelLoadError(f"{where}: branch {name!r}: cannot build the fine-tuned encoder: {exc}") from exc
 
 
+BUNDLED_MODEL_DIR = "model"
+
+
+def _bundled_encoder_id(spec: dict[str, Any], trained_model: str, model_dir: Path) -> str:
+    """The encoder id of ``spec`` as computed at training, when the model was at ``trained_model``, taken from
+    the files in ``model_dir`` (their fingerprint, not their path: the id does not change when they move)."""
+    from emofuse.encoders.hf import fingerprinted_id
+    from emofuse.encoders.registry import encoder_class, make_config
+
+    config = make_config({**spec, "model": trained_model})
+    return fingerprinted_id(config, encoder_class(config.kind).code_version, str(model_dir))
+
+
+def _bundled_encoder(name: str, branch: BranchRecord, trained_model: str, where: Path) -> Any:
+    """Build a frozen encoder from the model directory the package carries (``encoders/<branch>/model/``)."""
+    from emofuse.encoders import build_encoder
+    from emofuse.encoders.registry import spec_to_dict
+
+    directory = where / ENCODERS_DIR / name / BUNDLED_MODEL_DIR
+    if not directory.is_dir():
+        raise ModelLoadError(
+            f"{where}: branch {name!r} carries its encoder's model but {directory} is missing; re-export the model"
+        )
+    spec = spec_to_dict(branch.encoder)
+    try:
+        found = _bundled_encoder_id(spec, trained_model, directory)
+    except EmofuseError as exc:
+        raise ModelLoadError(f"{where}: branch {name!r}: bad encoder spec {short_repr(spec)}: {exc}") from exc
+    if found != branch.encoder_id:
+        raise ModelLoadError(
+            f"{where}: branch {name!r}: the model in {directory} gives encoder id {found!r}, but the model was "
+            f"trained on {branch.encoder_id!r}; its files or the spec were changed after export. Re-export the model."
+        )
+    try:
+        return build_encoder({**spec, "model": str(directory)})
+    except EmofuseError as exc:
+        raise ModelLoadError(f"{where}: branch {name!r}: cannot build the bundled encoder: {exc}") from exc
+
+
 def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>") -> dict[str, Any]:
-    """Build each branch's encoder from its spec and check that it has the stored ``encoder_id``.
+    """Build each branch's encoder from its spec and check that it has the stored ``encoder_id`` (a model
+    directory the package carries is read from the package, its id checked on its files, not its path).
 
     Raises:
         ModelLoadError: an encoder cannot be built, or its id differs from the packaged one (the spec was
@@ -384,6 +431,9 @@ def build_branch_encoders(config: PackageConfig, where: Path | str = "<package>"
     for name, branch in config.branches.items():
         if branch.fine_tuned:
             encoders[name] = _fine_tuned_encoder(name, branch, Path(where))
+            continue
+        if name in config.bundled_models:
+            encoders[name] = _bundled_encoder(name, branch, config.bundled_models[name], Path(where))
             continue
         try:
             encoder = build_encoder(branch.encoder)
@@ -475,6 +525,7 @@ def save_package(
     recipe: Any = None,
     source: dict[str, Any] | None = None,
     target_scaling: TargetScaling | None = None,
+    bundled_models: dict[str, str] | None = None,
 ) -> Path:
     """Write a package: weights first, then ``config.json`` (written last, atomically, so a killed export
     never leaves a directory that loads). Returns the package directory.
@@ -482,6 +533,7 @@ def save_package(
     Args:
         state_dict: name -> tensor (saved with safetensors; tensors are made contiguous CPU copies).
         source: provenance of the weights (the run's ``system``, ``seed``, ``fold``), informative only.
+        bundled_models: see :attr:`PackageConfig.bundled_models` (the files must already be in place).
     """
     from safetensors.torch import save
 
@@ -504,6 +556,7 @@ def save_package(
         "target_scaling": target_scaling.model_dump(mode="json") if target_scaling is not None else None,
         "recipe": recipe,
         "source": source,
+        "bundled_models": bundled_models or {},
         "weights": {"file": WEIGHTS_FILE, "sha256": file_sha256(out / WEIGHTS_FILE)},
     }
     try:
@@ -522,11 +575,39 @@ def _copy_tree(source: Path, target: Path) -> None:
         raise ModelLoadError(
             f"{source} is missing: the run's fine-tuned encoder was not written; re-run training"
         )
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
+
+
+def _carried_model_dir(branch: BranchRecord) -> str | None:
+    """The local model directory a frozen branch's encoder reads (its spec's ``model``, as written) when the
+    package can carry it, else None (no model, a built-in offline model, a Hugging Face id).
+
+    Any local directory is carried, not only the MLM stage's ``<cache>/adapted_text/<hash>``: a package that
+    named a path on the exporting machine would load nowhere else, and a package may load only built-in models
+    and its own files (:mod:`emofuse.serve.trust`). A directory is carried only when the branch's encoder id
+    comes from its files (text and SSL encoders: :func:`emofuse.encoders.hf.fingerprinted_id`), so the id can be
+    checked on the copy; a folder whose id is its path (a CTranslate2 Whisper folder), or that no longer gives
+    the run's id, stays named as it is (loading it needs ``--allow-model``, and the id check names a change).
+    """
+    from emofuse.encoders.registry import spec_to_dict
+    from emofuse.serve.trust import BUILTIN_MODELS
+
+    try:
+        spec = spec_to_dict(branch.encoder)
+        model = spec.get("model")
+        if not isinstance(model, str) or model.strip().lower() in BUILTIN_MODELS:
+            return None
+        directory = Path(model).expanduser()
+        if not directory.is_dir() or _bundled_encoder_id(spec, model, directory) != branch.encoder_id:
+            return None
+    except EmofuseError:  # a spec this emofuse cannot read: left for load_model to name
+        return None
+    return model
 
 
 def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
@@ -542,6 +623,8 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     """
     from safetensors.torch import load_file
 
+    from emofuse.encoders.registry import spec_to_dict
+
     run = RunDir(run_dir)
     if not run.path.is_dir():
         raise ModelLoadError(f"run directory not found: {run.path} (pass <out>/<system>/seed<k>/fold<f>/)")
@@ -551,16 +634,31 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         state = load_file(str(run.weights_path))
     except Exception as exc:
         raise ModelLoadError(f"{run.weights_path}: cannot read the weights: {exc}") from exc
+    branches = {name: b.model_dump(mode="json") for name, b in config.branches.items()}
+    bundled: dict[str, str] = {}
     for name, branch in config.branches.items():  # fine-tuned encoders travel with the package
         if branch.fine_tuned:
             _copy_tree(run.encoder_dir(name), Path(out_dir) / ENCODERS_DIR / name)
+            continue
+        local = _carried_model_dir(branch)
+        if local is not None:  # so does a local model directory (the adapted [SIL] model of the MLM stage)
+            rel = Path(ENCODERS_DIR) / name / BUNDLED_MODEL_DIR
+            _copy_tree(Path(local).expanduser(), Path(out_dir) / rel)
+            spec = spec_to_dict(branch.encoder)
+            if _bundled_encoder_id(spec, local, Path(out_dir) / rel) != branch.encoder_id:
+                raise ModelLoadError(
+                    f"{run.config_path}: branch {name!r}: the model directory {local} changed while it was copied "
+                    "into the package; export again"
+                )
+            bundled[name] = local
+            branches[name] = {**branches[name], "encoder": {**spec, "model": rel.as_posix()}}
     out = save_package(
         out_dir,
         state_dict=state,
         task=config.task,
         model=config.model.model_dump(mode="json"),
         input_dims=dict(config.input_dims),
-        branches={name: b.model_dump(mode="json") for name, b in config.branches.items()},
+        branches=branches,
         n_outputs=len(config.output_names),
         labels=config.labels if config.task == "classes" else None,
         avd_names=config.avd_names if config.task == "avd" else None,
@@ -568,6 +666,7 @@ def export_from_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         recipe=config.recipe,
         source={"system": config.system, "seed": config.seed, "fold": config.fold},
         target_scaling=config.target_scaling,
+        bundled_models=bundled,
     )
     from emofuse.serve.trust import named_models
 
