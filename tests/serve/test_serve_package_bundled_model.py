@@ -125,3 +125,45 @@ def test_the_package_carries_the_adapted_model(
     (moved / "encoders" / "text" / "model" / "extra.txt").write_text("not part of the trained model\n")
     with pytest.raises(ModelLoadError, match="branch 'text'.*changed after export"):
         load_model(moved)
+
+
+def test_a_folder_whose_id_is_its_path_stays_named_by_path(tmp_path: Path) -> None:
+    """A CTranslate2 Whisper folder's encoder id is its path, not its files: the id could not be checked on a
+    copy, so the package names the folder as before (and loading it needs ``--allow-model``)."""
+    import torch
+
+    from emofuse.encoders.registry import encoder_id_of
+    from emofuse.serve.package import export_from_run, load_model
+    from emofuse.train.model import ModelConfig, build_model
+    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
+    from emofuse.transcribe.source import TextSource
+
+    folder = tmp_path / "ct2-whisper"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    spec = {"kind": "whisper", "model": str(folder)}
+    model_config = ModelConfig.model_validate(
+        {"branches": {"audio": {"type": "mean_max", "params": {"proj_dim": 4}}}, "fusion": "none"}
+    )
+    torch.manual_seed(0)
+    network = build_model(model_config, {"audio": 8}, 2, task="classes")
+    config = RunConfig(
+        model=model_config,
+        input_dims={"audio": 8},
+        task="classes",
+        labels=["happy", "sad"],
+        branches={"audio": BranchRecord(encoder=spec, encoder_id=encoder_id_of(spec)[0], input="audio")},
+        text_source=TextSource(),
+        recipe={"name": "whisper"},
+        system="whisper",
+        seed=0,
+        fold="f",
+    )
+    run = RunDir(tmp_path / "run" / "whisper" / "seed0" / "fold0")
+    run.write(config, network.state_dict(), config_hash="bundled-test")
+    package = export_from_run(run.path, tmp_path / "package")
+    packaged = json.loads((package / "config.json").read_text())
+    assert packaged["branches"]["audio"]["encoder"] == spec and packaged["bundled_models"] == {}
+    assert not (package / "encoders").exists()
+    with pytest.raises(ModelLoadError, match="--allow-model"):
+        load_model(package, build_encoders=False)
