@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -339,61 +340,113 @@ def make_demo_corpus(
     Resumable: WAVs already written are kept, and a finished corpus with the same parameters is returned as is.
 
     Raises:
-        CorpusError: bad parameters. EmofuseError: espeak-ng is not installed.
+        CorpusError: bad parameters, or ``out_dir`` holds another kind of demo corpus. EmofuseError: espeak-ng is
+            not installed.
     """
-    out = Path(out_dir)
     config = DemoConfig(n_speakers, utterances_per_speaker_per_class, seed, sample_rate_hz)
-    table_path = out / TABLE_NAME
-    config_path = out / CONFIG_NAME
-    wanted = {**asdict(config), "hash": config_hash(asdict(config))}
+    return build_spoken_corpus(
+        Path(out_dir),
+        asdict(config),
+        lambda: plan_demo_corpus(n_speakers, utterances_per_speaker_per_class, seed),
+        lambda item, wav_path: _synthesise(item, wav_path, sample_rate_hz),
+        columns=DEMO_COLUMNS,
+        n_speakers=n_speakers,
+        corpus="demo",
+        progress=progress,
+    )
+
+
+#: Columns of a planned utterance that go into the demo corpus's table (beside ``audio_path`` and ``split``).
+DEMO_COLUMNS = (
+    "utterance_id",
+    "speaker",
+    "gender",
+    "session",
+    "script",
+    "transcript",
+    "label",
+    "arousal",
+    "valence",
+    "dominance",
+)
+
+
+def build_spoken_corpus(
+    out: Path,
+    config: dict[str, object],
+    plan: Callable[[], list[dict[str, object]]],
+    speak_item: Callable[[dict[str, object], Path], None],
+    *,
+    columns: Sequence[str],
+    n_speakers: int,
+    corpus: str,
+    progress: bool,
+) -> Path:
+    """Build (or reuse) a corpus of planned espeak-ng utterances in ``out``: the steps every demo corpus shares.
+
+    ``config`` (the builder's parameters) is stored beside the corpus with its hash; a finished corpus with the
+    same config and all its WAVs is returned as is; other parameters remove the stale files first (never reuse a
+    WAV under the same id); a config of another ``kind`` (the ``kind`` key) is refused. Missing WAVs are spoken
+    by ``speak_item(item, wav_path)`` with a progress bar; then the table (``columns`` of each planned item,
+    ``audio_path``, ``split`` from the speaker's index), ``manifest.csv`` and ``design.jsonl`` are written.
+
+    Returns: the table's path (``demo.jsonl``).
+    """
+    table_path, config_path = out / TABLE_NAME, out / CONFIG_NAME
+    wanted = {**config, "hash": config_hash(config)}
     stored = read_json(config_path) if config_path.is_file() else None
+    if stored is not None and stored.get("kind") != wanted.get("kind"):
+        raise CorpusError(
+            f"{out} holds another demo corpus ({config_path}, kind {stored.get('kind') or 'demo'!r}); build "
+            "each demo corpus in its own directory"
+        )
     same = stored is not None and {k: v for k, v in stored.items() if k != "complete"} == wanted
-    if same and stored.get("complete") and table_path.is_file():
-        table = read_table(table_path)
-        if all(os.path.isfile(p) for p in table["audio_path"]):
-            return table_path
-    plan = plan_demo_corpus(n_speakers, utterances_per_speaker_per_class, seed)
+    finished = same and stored.get("complete") and table_path.is_file()
+    if finished and all(os.path.isfile(p) for p in read_table(table_path)["audio_path"]):
+        return table_path
+    items = plan()
     if not espeak_available():
         from emofuse.errors import EmofuseError
 
         raise EmofuseError("the demo corpus needs espeak-ng; install it with `apt-get install espeak-ng`")
     out.mkdir(parents=True, exist_ok=True)
-    if stored is not None and not same:
-        # Other parameters: stale WAVs must not be reused under the same ids.
+    if stored is not None and not same:  # other parameters: stale WAVs must not be reused under the same ids
         for stale in (out / "wav").glob("*.wav"):
             stale.unlink()
         for name in (TABLE_NAME, MANIFEST_NAME, DESIGN_NAME, CONFIG_NAME):
             (out / name).unlink(missing_ok=True)
     atomic_write_json(config_path, {**wanted, "complete": False})
     wav_dir = out / "wav"
-    todo = [item for item in plan if not (wav_dir / f"{item['utterance_id']}.wav").is_file()]
+    todo = [item for item in items if not (wav_dir / f"{item['utterance_id']}.wav").is_file()]
     if todo:
         from rich.progress import Progress
 
         with Progress(disable=not progress, transient=True) as bar:
-            task = bar.add_task("demo corpus: speaking", total=len(plan), completed=len(plan) - len(todo))
+            task = bar.add_task(
+                f"{corpus} corpus: speaking", total=len(items), completed=len(items) - len(todo)
+            )
             for item in todo:
-                _synthesise(item, wav_dir / f"{item['utterance_id']}.wav", sample_rate_hz)
+                speak_item(item, wav_dir / f"{item['utterance_id']}.wav")
                 bar.advance(task)
+    _write_corpus_files(out, items, columns, n_speakers, corpus)
+    atomic_write_json(config_path, {**wanted, "complete": True})
+    return table_path
+
+
+def _write_corpus_files(
+    out: Path, plan: list[dict[str, object]], columns: Sequence[str], n_speakers: int, corpus: str
+) -> None:
+    """The utterance table, ``manifest.csv`` (relative paths) and ``design.jsonl`` (the whole plan)."""
     speaker_index = {s[0]: i for i, s in enumerate(SPEAKERS)}
     records = [
         {
-            "utterance_id": item["utterance_id"],
-            "audio_path": str((wav_dir / f"{item['utterance_id']}.wav").resolve()),
-            "speaker": item["speaker"],
-            "gender": item["gender"],
-            "session": item["session"],
-            "script": item["script"],
-            "transcript": item["transcript"],
-            "label": item["label"],
-            "arousal": item["arousal"],
-            "valence": item["valence"],
-            "dominance": item["dominance"],
+            **{k: item[k] for k in columns},
+            "audio_path": str((out / "wav" / f"{item['utterance_id']}.wav").resolve()),
             "split": split_of(speaker_index[str(item["speaker"])], n_speakers),
         }
         for item in plan
     ]
-    table = make_table(records, corpus="demo")
+    table = make_table(records, corpus=corpus)
     manifest = pd.DataFrame(
         {
             "utterance_id": table["utterance_id"],
@@ -406,9 +459,7 @@ def make_demo_corpus(
     )
     atomic_write_text(out / MANIFEST_NAME, manifest.to_csv(index=False))
     atomic_write_text(out / DESIGN_NAME, "".join(json.dumps(item) + "\n" for item in plan))
-    write_table(table, table_path)
-    atomic_write_json(config_path, {**wanted, "complete": True})
-    return table_path
+    write_table(table, out / TABLE_NAME)
 
 
 def read_design(out_dir: str | os.PathLike[str]) -> pd.DataFrame:

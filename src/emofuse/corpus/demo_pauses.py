@@ -25,33 +25,24 @@ with ``emofuse corpus demo --pauses DIR`` or :func:`make_pause_demo_corpus`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.corpus.demo import (
-    CONFIG_NAME,
-    DESIGN_NAME,
     FRAMES,
-    MANIFEST_NAME,
     PLAIN_FRAMES,
     SHARED_WORDS,
     SPEAKERS,
-    TABLE_NAME,
     TOPICS,
+    build_spoken_corpus,
     session_of,
-    split_of,
 )
-from emofuse.corpus.table import make_table, read_table, write_table
-from emofuse.errors import CorpusError, EmofuseError
-from emofuse.hashing import config_hash
-from emofuse.io import atomic_write_json, atomic_write_text, read_json
-from emofuse.synth import espeak_available, speak
+from emofuse.errors import CorpusError
+from emofuse.synth import speak
 
 PAUSE_DEMO_VERSION = 1
 LEVELS: dict[str, float] = {"low": 2.5, "mid": 4.0, "high": 5.5}  # latent arousal centre per level
@@ -169,83 +160,43 @@ def make_pause_demo_corpus(
     Raises:
         CorpusError: bad parameters, or ``out_dir`` holds another kind of corpus. EmofuseError: no espeak-ng.
     """
-    out = Path(out_dir)
     config = PauseDemoConfig(n_speakers, utterances_per_speaker_per_level, seed, sample_rate_hz)
-    table_path, config_path = out / TABLE_NAME, out / CONFIG_NAME
-    wanted = {**asdict(config), "hash": config_hash(asdict(config))}
-    stored = read_json(config_path) if config_path.is_file() else None
-    if stored is not None and stored.get("kind") != config.kind:
-        raise CorpusError(
-            f"{out} holds another demo corpus ({config_path}); build the pause demo in its own directory"
-        )
-    same = stored is not None and {k: v for k, v in stored.items() if k != "complete"} == wanted
-    finished = same and stored.get("complete") and table_path.is_file()
-    if finished and all(os.path.isfile(p) for p in read_table(table_path)["audio_path"]):
-        return table_path
-    plan = plan_pause_demo(n_speakers, utterances_per_speaker_per_level, seed)
-    if not espeak_available():
-        raise EmofuseError("the demo corpus needs espeak-ng; install it with `apt-get install espeak-ng`")
-    out.mkdir(parents=True, exist_ok=True)
-    if stored is not None and not same:  # other parameters: never reuse WAVs under the same ids
-        for stale in (out / "wav").glob("*.wav"):
-            stale.unlink()
-    atomic_write_json(config_path, {**wanted, "complete": False})
-    wav_dir = out / "wav"
-    todo = [item for item in plan if not (wav_dir / f"{item['utterance_id']}.wav").is_file()]
-    from rich.progress import Progress
-
-    with Progress(disable=not progress or not todo, transient=True) as bar:
-        task = bar.add_task("pause demo corpus: speaking", total=len(todo))
-        for item in todo:
-            pauses = {int(g): int(ms) for g, ms in item["pauses_ms"].items()}  # type: ignore[union-attr]
-            speak(
-                pause_ssml(str(item["transcript"]), pauses),
-                wav_dir / f"{item['utterance_id']}.wav",
-                voice=str(item["voice"]),
-                speed_wpm=int(item["speed_wpm"]),  # type: ignore[call-overload]
-                pitch=int(item["pitch"]),  # type: ignore[call-overload]
-                amplitude=int(item["amplitude"]),  # type: ignore[call-overload]
-                ssml=True,
-                sample_rate_hz=sample_rate_hz,
-            )
-            bar.advance(task)
-    _write_tables(out, plan, n_speakers)
-    atomic_write_json(config_path, {**wanted, "complete": True})
-    return table_path
-
-
-def _write_tables(out: Path, plan: list[dict[str, object]], n_speakers: int) -> None:
-    speaker_index = {s[0]: i for i, s in enumerate(SPEAKERS)}
-    keep = (
-        "utterance_id",
-        "speaker",
-        "gender",
-        "session",
-        "transcript",
-        "label",
-        "arousal",
-        "valence",
-        "dominance",
+    return build_spoken_corpus(
+        Path(out_dir),
+        asdict(config),
+        lambda: plan_pause_demo(n_speakers, utterances_per_speaker_per_level, seed),
+        lambda item, wav_path: _speak(item, wav_path, sample_rate_hz),
+        columns=PAUSE_DEMO_COLUMNS,
+        n_speakers=n_speakers,
+        corpus="demo_pauses",
+        progress=progress,
     )
-    records = [
-        {
-            **{k: item[k] for k in keep},
-            "audio_path": str((out / "wav" / f"{item['utterance_id']}.wav").resolve()),
-            "split": split_of(speaker_index[str(item["speaker"])], n_speakers),
-        }
-        for item in plan
-    ]
-    table = make_table(records, corpus="demo_pauses")
-    manifest = pd.DataFrame(
-        {
-            "utterance_id": table["utterance_id"],
-            "audio_path": [f"wav/{u}.wav" for u in table["utterance_id"]],
-            "speaker": table["speaker"],
-            "gender": table["gender"],
-            "transcript": table["transcript"],
-            "label": table["label"],
-        }
+
+
+#: Columns of a planned utterance that go into the pause demo's table (beside ``audio_path`` and ``split``).
+PAUSE_DEMO_COLUMNS = (
+    "utterance_id",
+    "speaker",
+    "gender",
+    "session",
+    "transcript",
+    "label",
+    "arousal",
+    "valence",
+    "dominance",
+)
+
+
+def _speak(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
+    """Speak one planned utterance, its breaks as SSML (:func:`emofuse.synth.speak` writes atomically)."""
+    pauses = {int(g): int(ms) for g, ms in item["pauses_ms"].items()}  # type: ignore[attr-defined]
+    speak(
+        pause_ssml(str(item["transcript"]), pauses),
+        wav_path,
+        voice=str(item["voice"]),
+        speed_wpm=int(item["speed_wpm"]),  # type: ignore[call-overload]
+        pitch=int(item["pitch"]),  # type: ignore[call-overload]
+        amplitude=int(item["amplitude"]),  # type: ignore[call-overload]
+        ssml=True,
+        sample_rate_hz=sample_rate_hz,
     )
-    atomic_write_text(out / MANIFEST_NAME, manifest.to_csv(index=False))
-    atomic_write_text(out / DESIGN_NAME, "".join(json.dumps(item) + "\n" for item in plan))
-    write_table(table, out / TABLE_NAME)
