@@ -11,7 +11,7 @@ statistics over real frames only, pooling ignores padding, recurrent layers use 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -329,11 +329,7 @@ class GRUAttentionBranch(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> BranchOutput:
         mask = check_inputs(x, mask)
-        lengths = lengths_from_mask(mask, require_prefix=True)
-        packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        frames, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        frames = zero_padding(frames, mask)
+        frames, _ = _run_packed(self.gru, x, mask)
         pooled = self.pool(frames, mask)
         return {"embedding": self.dense(self.dropout(pooled)), "frames": frames, "mask": mask}
 
@@ -380,14 +376,23 @@ class LSTMBranch(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> BranchOutput:
         mask = check_inputs(x, mask)
-        lengths = lengths_from_mask(mask, require_prefix=True)
-        packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed)
-        frames, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        frames, (h_n, _) = _run_packed(self.lstm, x, mask)
         directions = 2 if self.lstm.bidirectional else 1
         last = h_n[-directions:].transpose(0, 1).reshape(x.shape[0], -1)  # the top layer's last state(s)
         embedding = self.dense(self.dropout(last))
-        return {"embedding": embedding, "frames": zero_padding(frames, mask), "mask": mask}
+        return {"embedding": embedding, "frames": frames, "mask": mask}
+
+
+def _run_packed(rnn: nn.GRU | nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, Any]:
+    """Run ``rnn`` over the real frames only (packed by the left-aligned ``mask``).
+
+    ``x: [B, T, D]`` -> (frames ``[B, T, H]`` with padding zeroed, the RNN's final state as it returns it).
+    """
+    lengths = lengths_from_mask(mask, require_prefix=True)
+    packed = pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
+    out, state = rnn(packed)
+    frames, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return zero_padding(frames, mask), state
 
 
 class DenseBranch(nn.Module):
