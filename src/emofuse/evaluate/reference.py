@@ -23,7 +23,8 @@ from emofuse.formatting import no_negative_zero
 __all__ = ["SIGNIFICANCE_LEVEL", "paired_comparisons", "reference_comparisons", "reference_section"]
 
 SIGNIFICANCE_LEVEL = 0.05
-_PERCENT = frozenset({"accuracy", "uar"})
+#: Metrics reported in % (their differences in percentage points).
+PERCENT_METRICS = frozenset({"accuracy", "uar"})
 
 
 def paired_comparisons(
@@ -77,7 +78,15 @@ def reference_section(reference: str, comparisons: list[dict[str, Any]]) -> list
     ]
     if not comparisons:
         return [*lines, "There are no other systems to compare.", ""]
-    lines += [
+    return [*lines, *comparison_table(comparisons, arrows=True), ""]
+
+
+def comparison_table(comparisons: list[dict[str, Any]], *, arrows: bool = False) -> list[str]:
+    """The markdown table of paired comparisons (one row per system and metric), then a line per note.
+
+    ``arrows``: mark a significant difference ▲ (higher than the baseline) or ▼ (lower).
+    """
+    lines = [
         "| system | metric | mean difference | t | p | seeds |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -85,11 +94,11 @@ def reference_section(reference: str, comparisons: list[dict[str, Any]]) -> list
         if c["n"] is None:
             lines.append(f"| {c['system']} | {c['metric']} | n/a | n/a | n/a | - |")
             continue
-        pct = c["metric"] in _PERCENT
+        pct = c["metric"] in PERCENT_METRICS
         diff = no_negative_zero(f"{c['mean_difference'] * (100 if pct else 1):+.{1 if pct else 3}f}")
-        arrow = (" ▲" if c["mean_difference"] > 0 else " ▼") if c["significant"] else ""
+        arrow = (" ▲" if c["mean_difference"] > 0 else " ▼") if arrows and c["significant"] else ""
         t = "n/a" if math.isnan(c["t"]) else no_negative_zero(f"{c['t']:.2f}")
         p = "n/a" if math.isnan(c["p"]) else f"{c['p']:.3g}{' *' if c['significant'] else ''}"
         lines.append(f"| {c['system']} | {c['metric']} | {diff}{arrow} | {t} | {p} | {c['n']} |")
     notes = sorted({c["note"] for c in comparisons if c.get("note")})
-    return [*lines, "", *[f"Note: {n}" for n in notes], ""] if notes else [*lines, ""]
+    return [*lines, "", *[f"Note: {n}" for n in notes]] if notes else lines

@@ -33,7 +33,9 @@ from emofuse.evaluate.intersection_section import intersection_section
 from emofuse.evaluate.metrics import confusion
 from emofuse.evaluate.plots import plot_confusion, plot_per_class_recall, plot_seed_spread, slug
 from emofuse.evaluate.reference import (
+    PERCENT_METRICS,
     SIGNIFICANCE_LEVEL,
+    comparison_table,
     paired_comparisons,
     reference_comparisons,
     reference_section,
@@ -42,8 +44,6 @@ from emofuse.formatting import no_negative_zero
 from emofuse.io import atomic_write_json, atomic_write_text
 
 __all__ = ["Report", "write_report", "format_table", "chance_level", "no_negative_zero", "PERCENT_METRICS"]
-
-PERCENT_METRICS = frozenset({"accuracy", "uar"})
 
 
 @dataclass
@@ -406,21 +406,7 @@ def _markdown(
             "",
         ]
         if comparisons:
-            lines += [
-                "| system | metric | mean difference | t | p | seeds |",
-                "| --- | --- | ---: | ---: | ---: | ---: |",
-            ]
-            for c in comparisons:
-                if c["n"] is None:
-                    lines.append(f"| {c['system']} | {c['metric']} | n/a | n/a | n/a | - |")
-                    continue
-                pct = c["metric"] in PERCENT_METRICS
-                diff = no_negative_zero(f"{c['mean_difference'] * (100 if pct else 1):+.{1 if pct else 3}f}")
-                t = "n/a" if math.isnan(c["t"]) else no_negative_zero(f"{c['t']:.2f}")
-                p = "n/a" if math.isnan(c["p"]) else f"{c['p']:.3g}{' *' if c['significant'] else ''}"
-                lines.append(f"| {c['system']} | {c['metric']} | {diff} | {t} | {p} | {c['n']} |")
-            notes = sorted({c["note"] for c in comparisons if c.get("note")})
-            lines += [""] + [f"Note: {n}" for n in notes]
+            lines += comparison_table(comparisons)
         else:
             lines.append("There are no systems besides the single-modality ones to compare.")
         lines.append("")
