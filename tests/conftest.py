@@ -57,3 +57,36 @@ def _save_tiny_whisper(out: Path, seed: int = 2) -> Path:
 def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random WhisperModel directory (the real transformers class; Whisper's encoder through transformers)."""
     return _save_tiny_whisper(tmp_path_factory.mktemp("tiny_whisper"))
+
+
+#: The vocabulary of :func:`tiny_bert` (``[SIL]`` is added by the encoder or the MLM stage).
+TINY_BERT_WORDS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "i",
+    "feel",
+    "sad",
+    "happy",
+    "the",
+    "table",
+    "today",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random BERT (2 layers, hidden 16) saved without an MLM head."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("bert")
+    (out / "vocab.txt").write_text("\n".join(TINY_BERT_WORDS) + "\n", encoding="utf-8")
+    BertTokenizer(str(out / "vocab.txt")).save_pretrained(out)
+    cfg = BertConfig(vocab_size=len(TINY_BERT_WORDS), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    BertModel(cfg).save_pretrained(out)
+    return out

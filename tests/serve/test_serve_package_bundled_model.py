@@ -20,25 +20,8 @@ from emofuse.errors import ModelLoadError
 from emofuse.recipes import load_recipe
 from emofuse.train.adapt_stage import resolve_adaptations
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "feel", "sad", "happy", "the", "table", "today"]
 TEXTS = ["i feel [SIL] sad today", "the table [SIL] [SIL] today", "i feel happy", "sad [SIL] i feel"] * 3
 SAMPLE_RATE_HZ = 16_000
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random BERT (2 layers, hidden 16) saved without an MLM head."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("bert")
-    (out / "vocab.txt").write_text("\n".join(WORDS) + "\n", encoding="utf-8")
-    BertTokenizer(str(out / "vocab.txt")).save_pretrained(out)
-    cfg = BertConfig(vocab_size=len(WORDS), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32)  # fmt: skip
-    BertModel(cfg).save_pretrained(out)
-    return out
 
 
 def _adapted_spec(tiny_bert: Path) -> dict:
