@@ -59,10 +59,10 @@ def _peak_rss_mb() -> float:
 
 
 def _wer(reference: list[str], hypothesis: list[str]) -> float:
-    """Word error rate (substitutions + deletions + insertions over reference words), by torchmetrics."""
-    from torchmetrics.functional.text import word_error_rate
+    """Word error rate (substitutions + deletions + insertions over reference words): emofuse's own (jiwer)."""
+    from emofuse.transcribe.wer import word_error_rate
 
-    return float(word_error_rate([" ".join(hypothesis)], [" ".join(reference)]))
+    return word_error_rate([" ".join(reference)], [" ".join(hypothesis)]).wer
 
 
 def _words(text: str) -> list[str]:

@@ -58,14 +58,10 @@ def normalise(text: str) -> list[str]:
 
 
 def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
-    """(substitutions + deletions + insertions) / len(reference), by Levenshtein distance over words."""
-    prev = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, start=1):
-        cur = [i] + [0] * len(hypothesis)
-        for j, hyp_word in enumerate(hypothesis, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ref_word != hyp_word))
-        prev = cur
-    return prev[-1] / max(1, len(reference))
+    """(substitutions + deletions + insertions) / len(reference) over words: emofuse's own WER (jiwer)."""
+    from emofuse.transcribe.wer import word_error_rate as corpus_wer
+
+    return corpus_wer([" ".join(reference)], [" ".join(hypothesis)]).wer
 
 
 @pytest.fixture(scope="session")
