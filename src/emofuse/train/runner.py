@@ -229,7 +229,10 @@ def _checked_systems(
     workers: int,
     torch_threads: int | None = None,
 ) -> list[Recipe]:
-    """Every check that needs no features, before any work: recipes, text source, grid placement, models."""
+    """Every check that needs no features, before any work: recipes, text source, grid placement, models.
+
+    With ``workers`` > 1 it also starts the grid's worker server, so that its imports overlap what follows.
+    """
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
     if workers > 1:  # a grid of DDP runs is refused at once
         from emofuse.train.parallel import check_grid_placement, start_worker_server
