@@ -35,6 +35,21 @@ def test_opensmile_pepino_lld_frames(speech):
     np.testing.assert_array_equal(x, enc.encode(speech))
 
 
+def test_opensmile_pepino_lld_one_pass_equals_compare_lld_and_delta_levels(speech):
+    """The one-pass config gives exactly what ComParE_2016's two levels (LLDs, deltas) give in two runs."""
+    opensmile = pytest.importorskip("opensmile")
+    from emofuse.encoders.opensmile_enc import PEPINO_DELTAS, PEPINO_LLDS
+
+    fs, lvl = opensmile.FeatureSet, opensmile.FeatureLevel
+    lld = opensmile.Smile(feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors)
+    de = opensmile.Smile(feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors_Deltas)
+    a = lld.process_signal(speech, 16_000)[list(PEPINO_LLDS)].to_numpy()
+    b = de.process_signal(speech, 16_000)[list(PEPINO_DELTAS)].to_numpy()
+    n = min(len(a), len(b))  # the delta level has a frame or two more at the end
+    expected = np.nan_to_num(np.concatenate([a[:n], b[:n]], axis=1).astype(np.float32))
+    np.testing.assert_array_equal(build_encoder("opensmile.pepino_lld").encode(speech), expected)
+
+
 def test_opensmile_pepino_lld_32ms_frames(speech):
     """pepino2020's own setting: 18 LLDs over 32 ms windows at a 10 ms hop, no deltas (added after z-scoring)."""
     pytest.importorskip("opensmile")

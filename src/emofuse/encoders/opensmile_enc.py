@@ -21,7 +21,10 @@ Feature sets (``feature_set`` in the config):
   deltas of the above   the same names with ``_sma_de``     first-order deltas from openSMILE
   ====================  ==================================  =======================================
 
-  Column order: the 18 LLDs, then their 18 deltas (``PEPINO_LLD_COLUMNS``). pepino2020 z-scores with global
+  Column order: the 18 LLDs, then their 18 deltas (``PEPINO_LLD_COLUMNS``). Both levels come from **one**
+  openSMILE pass (:func:`pepino_lld_config`: ComParE_2016's LLD part without its 6373 functionals, the two
+  levels joined by one ``cVectorConcat``): the same numbers as two ``Smile`` runs at the two levels, in 40 %
+  of the time. pepino2020 z-scores with global
   statistics before taking deltas; emofuse keeps raw values here and z-scores all 36 dimensions with a
   :class:`~emofuse.encoders.normalize.Standardizer` fitted on the training fold (a delta of a z-scored
   series equals the raw delta divided by the std, so this differs only in the deltas' scale).
@@ -38,6 +41,8 @@ Feature sets (``feature_set`` in the config):
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +52,7 @@ import numpy as np
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError, EmofuseError
 from emofuse.hashing import file_sha256
+from emofuse.io import atomic_write_text
 
 PEPINO_LLDS: tuple[str, ...] = (
     "F0final_sma",
@@ -75,6 +81,56 @@ FRAME_HOP_S = 0.01
 
 _DIMS = {"egemaps": 88, "compare": 6373, "pepino_lld": 36, "pepino_lld_32ms": 18}
 _FRAME_SETS = ("pepino_lld", "pepino_lld_32ms")
+
+
+#: ComParE_2016's LLD part with both levels in one output level (``lld_both``); ``{include}`` is the absolute
+#: path of opensmile-python's own ``ComParE_2016_core.lld.conf.inc`` (audEERING's file, not copied here)
+_PEPINO_LLD_CONFIG = """\
+[componentInstances:cComponentManager]
+instance[dataMemory].type=cDataMemory
+
+\\{{\\cm[source{{?}}:include external source]}}
+
+\\{{{include}}}
+
+[componentInstances:cComponentManager]
+instance[is13_lldconcat].type=cVectorConcat
+instance[is13_llddeconcat].type=cVectorConcat
+instance[emofuse_pepino_concat].type=cVectorConcat
+
+[is13_lldconcat:cVectorConcat]
+reader.dmLevel = is13_lld_nzsmo;is13_lldA_smo;is13_lldB_smo
+writer.dmLevel = lld
+includeSingleElementFields = 1
+
+[is13_llddeconcat:cVectorConcat]
+reader.dmLevel = is13_lld_nzsmo_de;is13_lldA_smo_de;is13_lldB_smo_de
+writer.dmLevel = lld_de
+includeSingleElementFields = 1
+
+[emofuse_pepino_concat:cVectorConcat]
+reader.dmLevel = lld;lld_de
+writer.dmLevel = lld_both
+includeSingleElementFields = 1
+
+\\{{\\cm[sink{{?}}:include external sink]}}
+"""
+
+
+def pepino_lld_config(opensmile: Any) -> Path:
+    """The one-pass ``pepino_lld`` config (ComParE_2016 LLDs and their deltas in level ``lld_both``), written
+    once per openSMILE install into the temp directory (it names opensmile-python's include by absolute path)."""
+    include = (
+        Path(opensmile.__file__).parent / "core" / "config" / "compare" / "ComParE_2016_core.lld.conf.inc"
+    )
+    if not include.is_file():
+        raise ConfigError(f"this openSMILE install lacks {include.name}, which the pepino2020 LLDs need")
+    text = _PEPINO_LLD_CONFIG.format(include=include)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"emofuse-pepino-lld-{digest}.conf"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+    return path
 
 
 def _import_opensmile() -> Any:
@@ -119,8 +175,7 @@ class OpenSmileEncoder(Encoder):
         self._opensmile = _import_opensmile()
         self._local = threading.local()  # one Smile per thread: extraction may run several worker threads
         if config.feature_set == "pepino_lld":
-            smiles = self._smiles
-            have = set(smiles[0].feature_names) | set(smiles[1].feature_names)
+            have = set(self._smiles[0].feature_names)
             missing = [c for c in PEPINO_LLD_COLUMNS if c not in have]
             if missing:
                 raise ConfigError(f"this openSMILE version lacks the pepino2020 LLD columns {missing}")
@@ -133,10 +188,7 @@ class OpenSmileEncoder(Encoder):
             fs, lvl = opensmile.FeatureSet, opensmile.FeatureLevel
             if self.config.feature_set == "pepino_lld":
                 smiles = [
-                    opensmile.Smile(feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors),
-                    opensmile.Smile(
-                        feature_set=fs.ComParE_2016, feature_level=lvl.LowLevelDescriptors_Deltas
-                    ),
+                    opensmile.Smile(feature_set=str(pepino_lld_config(opensmile)), feature_level="lld_both")
                 ]
             elif self.config.feature_set == "pepino_lld_32ms":
                 smiles = [opensmile.Smile(feature_set=str(PEPINO_32MS_CONFIG), feature_level="lld")]
@@ -168,14 +220,8 @@ class OpenSmileEncoder(Encoder):
         """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]``, ``[T, 18]`` or ``[D]`` float32."""
         wave = np.asarray(item, dtype=np.float32)
         if self.config.feature_set == "pepino_lld":
-            smiles = self._smiles
-            lld = smiles[0].process_signal(wave, self.sample_rate_hz)
-            de = smiles[1].process_signal(wave, self.sample_rate_hz)
-            n = min(len(lld), len(de))
-            frame = np.concatenate(
-                [lld[list(PEPINO_LLDS)].to_numpy()[:n], de[list(PEPINO_DELTAS)].to_numpy()[:n]], axis=1
-            )
-            return np.nan_to_num(frame.astype(np.float32))
+            frames = self._smiles[0].process_signal(wave, self.sample_rate_hz)[list(PEPINO_LLD_COLUMNS)]
+            return np.nan_to_num(frames.to_numpy().astype(np.float32))
         if self.config.feature_set == "pepino_lld_32ms":
             frames = self._smiles[0].process_signal(wave, self.sample_rate_hz)[list(PEPINO_32MS_LLDS)]
             return np.nan_to_num(frames.to_numpy().astype(np.float32))
