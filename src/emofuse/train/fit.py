@@ -269,14 +269,6 @@ def fit_model(
     return FitResult(module, epochs_run, best_epoch, history.rows, int(trainer.world_size), reductions)
 
 
-def is_rank_zero() -> bool:
-    """True in the process that writes results: the only one, or rank 0 of a DDP job (Lightning sets the rank
-    when its strategy starts; under ``torchrun``/SLURM every process runs the runner, only rank 0 writes)."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
-
-
 def describe_fit(result: FitResult) -> dict[str, Any]:
     return {
         "epochs_run": result.epochs_run,

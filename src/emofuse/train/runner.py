@@ -307,7 +307,7 @@ def _finish(
     analyses: Callable[[Path, Sequence[Recipe]], None] | None = None,
 ) -> ExperimentResult:  # fmt: skip
     """Gather the runs' predictions and write the aggregate report (rank 0 only under DDP)."""
-    from emofuse.train.fit import is_rank_zero
+    from emofuse.train.rank import is_rank_zero
 
     if not is_rank_zero():  # the other processes of a DDP job: rank 0 writes runs and the report
         return ExperimentResult(out, pd.DataFrame(rows), None, None)

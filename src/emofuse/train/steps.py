@@ -389,7 +389,7 @@ def run_one(spec: RunSpec, cache: FeatureCache | None = None) -> dict[str, Any]:
         tuned = tune_score_weights_on_dev(
             model, data.dev, recipe.training.batch_size, spec.seed, recipe.name, spec.fold.name
         )
-    from emofuse.train.fit import is_rank_zero
+    from emofuse.train.rank import is_rank_zero
 
     if not is_rank_zero():  # DDP launched per process (strategy ddp, torchrun, SLURM): rank 0 writes the run
         return {**row, "status": "trained-other-rank"}
