@@ -249,3 +249,24 @@ def test_worker_server_starts_with_one_native_thread_per_library(monkeypatch: py
         "NUMEXPR_NUM_THREADS": "1",
     }
     assert os.environ.get("OPENBLAS_NUM_THREADS") is None and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_a_short_grid_runs_at_once_and_a_long_one_one_run_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 runs on 2 cores train together (1.5 rounds of work, no idle core at the tail); 5 runs use 2 workers."""
+    from emofuse.train import parallel
+
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    assert [parallel.default_workers(n) for n in (1, 2, 3, 4, 5, 48)] == [1, 2, 3, 4, 2, 2]
+    # one slot of 2 threads: 2 runs may share it, a third waits
+    assert [parallel.default_workers(n, threads=2) for n in (2, 3)] == [2, 1]
+    assert parallel.default_workers(5, gpus=2) == 2
+    assert parallel.grid_workers(_recipes(), n_jobs=3) == 3
+
+
+def test_prefetch_imports_a_module_in_the_background_and_survives_a_missing_one() -> None:
+    import sys
+
+    from emofuse.train.parallel import prefetch_modules
+
+    prefetch_modules("emofuse_no_such_module", "emofuse.evaluate.report").join(timeout=60)
+    assert "emofuse.evaluate.report" in sys.modules

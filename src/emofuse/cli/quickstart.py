@@ -210,7 +210,6 @@ def run_quickstart(
 
     # 4. train + report over seeds x speaker-independent folds
     from emofuse.corpus.protocols import SplitFile, make_folds, write_splits
-    from emofuse.train.parallel import default_workers
     from emofuse.train.runner import run_experiment
 
     done = _stage("train", console, times)
@@ -250,7 +249,7 @@ def run_quickstart(
         extract_missing=False,
         progress=progress,
         torch_threads=settings.torch_threads,
-        workers=settings.workers or default_workers(10**6, settings.torch_threads),
+        workers=settings.workers,  # 0: as many as the grid and the cores call for
     )
     report = result.report
     if report is None:
@@ -339,7 +338,11 @@ def quickstart(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads for torch per training run."),
     workers: int = typer.Option(
-        0, "--workers", min=0, help="Runs trained at once in worker processes (0: as many as the cores hold)."
+        0,
+        "--workers",
+        min=0,
+        help="Runs trained at once in worker processes (0: as many as the cores hold, or all at once for a grid "
+        "of at most two runs per core).",
     ),
 ) -> None:
     """Demo corpus -> transcribe -> features -> pepino2020 audio/text/EF/LF over seeds -> report + plots -> model.

@@ -73,8 +73,9 @@ def run(
         0,
         "--workers",
         min=0,
-        help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each; "
-        "one per GPU when trainer.accelerator is gpu; 1 when a run itself uses DDP / several devices).",
+        help="Runs trained at once, each in its own process (0: as many as the cores hold at --threads each, "
+        "or every run at once when the grid has at most two per core; one per GPU when trainer.accelerator is "
+        "gpu; 1 when a run itself uses DDP / several devices).",
     ),
     test_corpus: Path | None = typer.Option(
         None,
@@ -214,7 +215,6 @@ def run(
         from emofuse.transcribe import read_transcripts
 
         trans = read_transcripts(transcripts)
-    from emofuse.train.parallel import grid_workers
     from emofuse.train.runner import run_experiment
 
     feature_store = FeatureStore(store) if store is not None else FeatureStore()
@@ -235,7 +235,7 @@ def run(
         extract_missing=not no_extract,
         progress=progress,
         torch_threads=threads,
-        workers=workers or grid_workers(loaded, threads),
+        workers=workers,  # 0: grid_workers for the grid's size (emofuse.train.parallel)
         accept_weaker_protocol=accept_weaker_protocol,
         reference=reference,
         analyses=analyses,

@@ -24,9 +24,11 @@ over a queue.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import queue as queue_module
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -78,11 +80,13 @@ def available_cores() -> int:
 
 
 def default_workers(n_jobs: int, threads: int = 1, gpus: int = 0) -> int:
-    """Worker processes for ``n_jobs`` runs: one per GPU when ``gpus`` > 0, else as many as the cores hold
-    at ``threads`` torch threads each."""
+    """Worker processes for ``n_jobs`` runs: one per GPU when ``gpus`` > 0, else as many as the cores hold at
+    ``threads`` torch threads each; a short grid (at most two runs per such slot) runs all at once, so that no
+    core idles while the last runs of an uneven round train (3 runs on 2 cores: 1.5 rounds, not 2)."""
     if gpus > 0:
         return max(1, min(n_jobs, gpus))
-    return max(1, min(n_jobs, available_cores() // max(1, threads)))
+    slots = max(1, available_cores() // max(1, threads))
+    return max(1, n_jobs if n_jobs <= 2 * slots else slots)
 
 
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -125,12 +129,12 @@ def _spreads_over_devices(trainer: Any) -> bool:
     )
 
 
-def grid_workers(recipes: Sequence[Any], threads: int = 1) -> int:
-    """The default ``--workers`` for a grid of ``recipes``: 1 when a run spreads over devices itself (DDP), one
-    per visible GPU when they train on GPUs, else as many as the cores hold."""
+def grid_workers(recipes: Sequence[Any], threads: int = 1, n_jobs: int = 10**6) -> int:
+    """The default ``--workers`` for a grid of ``n_jobs`` runs of ``recipes``: 1 when a run spreads over devices
+    itself (DDP), one per visible GPU when they train on GPUs, else :func:`default_workers`."""
     if any(_spreads_over_devices(r.trainer) for r in recipes):
         return 1
-    return default_workers(10**6, threads, gpus=len(visible_gpus()) if uses_gpu(recipes) else 0)
+    return default_workers(n_jobs, threads, gpus=len(visible_gpus()) if uses_gpu(recipes) else 0)
 
 
 def check_grid_placement(recipes: Sequence[Any], workers: int) -> None:
@@ -214,6 +218,21 @@ def start_worker_server(threads: int = 1) -> None:
 
         with child_thread_env(threads):
             forkserver.ensure_running()
+
+
+def prefetch_modules(*names: str) -> threading.Thread:
+    """Import ``names`` in a background thread of this process (which only waits while the grid trains: the
+    imports then cost no time after it); returns the started daemon thread. A failed import is left for the
+    later real import to report."""
+
+    def load() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=load, name="emofuse-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -318,6 +337,7 @@ __all__ = [
     "device_slots",
     "grid_jobs",
     "grid_workers",
+    "prefetch_modules",
     "pin_device",
     "run_grid",
     "uses_gpu",

@@ -183,7 +183,8 @@ def run_experiment(
         on_run_done: called with each finished run's row (tests use it to interrupt a run).
         torch_threads: torch CPU threads (default: torch's own; with ``workers > 1``, per worker, default 1).
         workers: processes training runs in parallel (:func:`emofuse.train.parallel.run_grid`; scripts need
-            an ``if __name__ == "__main__":`` guard); 1 trains here, one run after another.
+            an ``if __name__ == "__main__":`` guard); 1 trains here, one run after another; 0: as many as the
+            grid and the cores call for (:func:`emofuse.train.parallel.grid_workers`).
         accept_weaker_protocol: run the weaker fallback of a protocol the table cannot honour (reported).
         analyses: ``f(out_dir, recipes)`` before the report (:func:`emofuse.explain.ablation.intersection_analysis`).
     """
@@ -234,6 +235,10 @@ def _checked_systems(
     With ``workers`` > 1 it also starts the grid's worker server, so that its imports overlap what follows.
     """
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
+    if workers == 0:  # automatic: for the server, the grid's size does not matter yet
+        from emofuse.train.parallel import grid_workers
+
+        workers = grid_workers(ordered, torch_threads or 1)
     if workers > 1:  # a grid of DDP runs is refused at once
         from emofuse.train.parallel import check_grid_placement, start_worker_server
 
@@ -248,9 +253,14 @@ def _train(
     on_run_done: Callable[[dict[str, Any]], None] | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Run every spec: in ``workers`` processes (:func:`emofuse.train.parallel.run_grid`) or in this one."""
-    if workers > 1 and len(specs) > 1:
-        from emofuse.train.parallel import run_grid
+    if workers == 0:
+        from emofuse.train.parallel import grid_workers
 
+        workers = grid_workers([s.recipe for s in specs], torch_threads or 1, n_jobs=len(specs))
+    if workers > 1 and len(specs) > 1:
+        from emofuse.train.parallel import prefetch_modules, run_grid
+
+        prefetch_modules("emofuse.evaluate.report")  # the report's imports, while this process only waits
         return run_grid(
             specs, workers=workers, threads=torch_threads or 1, progress=progress, on_run_done=on_run_done
         )
