@@ -238,7 +238,9 @@ def _checked_systems(
         from emofuse.train.parallel import check_grid_placement, grid_workers, start_worker_server
 
         listed = [recipes] if isinstance(recipes, Recipe) else list(recipes)
-        workers = workers or grid_workers(listed, torch_threads or 1)  # 0: the grid's size does not matter yet
+        workers = workers or grid_workers(
+            listed, torch_threads or 1
+        )  # 0: the grid's size does not matter yet
         if workers > 1:
             start_worker_server(torch_threads or 1)
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
