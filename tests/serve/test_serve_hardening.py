@@ -310,9 +310,9 @@ def test_fuzz_upload_parser_refuses_cleanly(parts: list[bytes], chunk: int, cont
 # ------------------------------------------------------------------------------------- CLI and settings
 
 
-def test_loopback_hosts_and_worker_settings_round_trip(tmp_path: Any) -> None:
+def test_loopback_hosts_and_the_api_key_read_from_its_file(tmp_path: Any) -> None:
     from emofuse.cli.serve import is_loopback
-    from emofuse.serve.factory import SETTINGS_ENV, ServeSettings, build_app
+    from emofuse.serve.factory import ServeSettings, build_app
 
     assert [
         is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "10.1.2.3", "myhost")
@@ -330,10 +330,9 @@ def test_loopback_hosts_and_worker_settings_round_trip(tmp_path: Any) -> None:
     settings_ = ServeSettings(
         model="m", api_key_file=str(key_file), allow_models=("a/b",), read_timeout_s=3.0
     )
-    assert ServeSettings.from_env({SETTINGS_ENV: settings_.to_env()}) == settings_
     app = build_app(settings_, predictor=StubPredictor())
     answers = asyncio.run(_post_all(app, [{}, {"headers": {"X-API-Key": KEY}}]))
-    assert [r.status_code for r in answers] == [401, 200]  # each worker reads the key from its file
+    assert [r.status_code for r in answers] == [401, 200]  # the server reads the key from its file
 
 
 def test_build_app_passes_allow_models_to_the_predictor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -367,27 +366,35 @@ def test_worker_processes_get_one_native_thread_pool_each_unless_the_user_set_on
         worker_thread_env(0, {})
 
 
-def test_serve_with_two_workers_hands_them_one_thread_each(
+def test_serve_with_two_workers_runs_one_front_and_two_single_thread_workers(
     package_dir: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """`emofuse serve --workers 2` on 2 cores: one uvicorn process (no uvicorn workers) in front of a pool of 2
+    worker processes with 1 torch thread each, admitting 2 x --threads recordings at once; the pool is shut
+    down when the server stops. (The workers themselves: tests/serve/test_serve_process_pool.py.)"""
     import os
 
     import uvicorn
     from typer.testing import CliRunner
 
     from emofuse.cli.main import app
-    from emofuse.serve.factory import NATIVE_THREAD_VARS, SETTINGS_ENV, ServeSettings
+    from emofuse.serve.process_pool import ProcessPool
 
-    for name in (*NATIVE_THREAD_VARS, "TOKENIZERS_PARALLELISM", SETTINGS_ENV):
-        monkeypatch.setenv(name, "")  # recorded, so the test's changes to the environment are undone
-        monkeypatch.delenv(name)
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: seen.update(k, env=dict(os.environ)))
+
+    def fake_start(self: ProcessPool) -> None:
+        seen["pool"] = self
+
+    monkeypatch.setattr(ProcessPool, "start", fake_start)
+    monkeypatch.setattr(ProcessPool, "shutdown", lambda self: seen.update(shut_down=self))
+    monkeypatch.setattr(uvicorn, "run", lambda served, **k: seen.update(k, app=served))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    result = CliRunner().invoke(app, ["serve", "--model", str(package_dir), "--workers", "2"])
+    result = CliRunner().invoke(
+        app, ["serve", "--model", str(package_dir), "--workers", "2", "--threads", "2", "--queue-size", "3"]
+    )
     assert result.exit_code == 0, result.output
-    assert seen["workers"] == 2
-    assert {name: seen["env"][name] for name in NATIVE_THREAD_VARS} == {
-        name: "1" for name in NATIVE_THREAD_VARS
-    }
-    assert ServeSettings.from_env(seen["env"]).torch_threads == 1
+    pool = seen["pool"]
+    assert "workers" not in seen and seen["shut_down"] is pool
+    assert pool.processes == 2 and pool.threads == 2 and pool.settings.torch_threads == 1
+    assert seen["app"].state.predictor is pool
+    assert seen["app"].state.queue.capacity == 2 * 2 + 3  # one admission for the whole service

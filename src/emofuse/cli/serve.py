@@ -34,12 +34,17 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="Largest accepted upload (MB)."),
     queue_size: int = typer.Option(
-        8, "--queue-size", help="Recordings that may wait, per worker; beyond this the API answers 503."
+        8,
+        "--queue-size",
+        help="Recordings that may wait for a free inference thread (all workers together); beyond this the "
+        "API answers 503.",
     ),
     workers: int = typer.Option(
         1,
         "--workers",
-        help="Worker processes, each with its own model (use one per core to serve on all cores).",
+        help="Inference worker processes. 1: the model runs in the server's own process. N > 1: one HTTP "
+        "process plus N worker processes, each loading its own model with cores/N threads, taking recordings "
+        "from one shared queue (use one per core to serve on all cores).",
     ),
     threads: int = typer.Option(
         1,
@@ -72,7 +77,7 @@ def serve(
     client_rate_per_min: float = typer.Option(
         120.0, "--client-rate-per-min", help="Requests one client (IP) may start per minute; 0 = no limit."
     ),
-    max_uploads: int = typer.Option(64, "--max-uploads", help="Request bodies received at once, per worker."),
+    max_uploads: int = typer.Option(64, "--max-uploads", help="Request bodies received at once."),
     asr_backend: str | None = typer.Option(
         None, "--asr-backend", help="ASR backend instead of the model's own: faster-whisper | transformers."
     ),
@@ -91,13 +96,19 @@ def serve(
         "(repeatable; only for packages you trust).",
     ),
 ) -> None:
-    """Serve a model: POST /predict, GET /health, the API docs at /docs and a web page at /."""
+    """Serve a model: POST /predict, GET /health, the API docs at /docs and a web page at /.
+
+    --workers 1 (the default) runs the model in the server's own process, --threads recordings at once.
+    --workers N (N > 1) runs one HTTP process and N worker processes, each with its own model: every admitted
+    recording goes to the next free worker (one shared queue), so N workers use N cores. The server listens
+    once every worker has loaded the model; a worker that dies is replaced, and the requests it held get 503.
+    """
     import uvicorn
     from rich.console import Console
 
     from emofuse.errors import ConfigError
     from emofuse.serve.auth import load_api_key
-    from emofuse.serve.factory import SETTINGS_ENV, ServeSettings, build_app, worker_thread_env
+    from emofuse.serve.factory import ServeSettings, build_app
     from emofuse.serve.http import HEADER_TIMEOUT_ENV
     from emofuse.serve.package import load_model
 
@@ -150,20 +161,19 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="info", http=protocol)
         return
     own_asr = asr_backend is None and asr_model is None
-    # a bad package fails here, once, not in every worker
+    # a bad package fails here, once, before any worker starts
     load_model(model, build_encoders=False, allow_models=allow_model, check_asr=own_asr)
-    os.environ[SETTINGS_ENV] = settings.to_env()
-    os.environ.update(worker_thread_env(settings.torch_threads or 1))  # inherited by each worker process
-    console.print(
-        f"emofuse serving {model} on [bold]http://{host}:{port}/[/] with {workers} worker processes "
-        f"(each loads the model; API docs at /docs; {auth})"
-    )
-    uvicorn.run(
-        "emofuse.serve.factory:app_from_env",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        http=protocol,
-    )
+    from emofuse.serve.process_pool import ProcessPool
+
+    pool = ProcessPool(settings, workers)
+    with console.status(f"loading model {model} in {workers} worker processes ..."):
+        pool.start()
+    try:
+        app = build_app(settings, predictor=pool, workers=workers * threads)
+        console.print(
+            f"emofuse serving {model} on [bold]http://{host}:{port}/[/] with {workers} worker processes x "
+            f"{threads} thread(s) (API docs at /docs; {auth})"
+        )
+        uvicorn.run(app, host=host, port=port, log_level="info", http=protocol)
+    finally:
+        pool.shutdown()

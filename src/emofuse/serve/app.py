@@ -20,7 +20,9 @@ A request takes a queue slot only once its body is in: slow uploads wait in the 
 :class:`~emofuse.serve.limits.UploadGate`, each cut at its deadline, and never starve the queue. Nothing from a
 request reaches a filesystem path: uploads are parsed and decoded in memory (ffmpeg, for WebM, reads from a
 pipe), and the page's files are read from the package once at start-up. Inference runs in a bounded thread pool
-(:class:`~emofuse.serve.workqueue.WorkQueue`), so the event loop stays responsive. No CORS headers are sent:
+(:class:`~emofuse.serve.workqueue.WorkQueue`), so the event loop stays responsive; with worker processes
+(:mod:`emofuse.serve.process_pool`) those threads hand each admitted :class:`~emofuse.serve.jobs.Job` to the next
+free worker and wait for its answer. No CORS headers are sent:
 browsers let only the service's own page (same origin) read its answers.
 """
 
@@ -30,30 +32,35 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from emofuse.audio import MIN_DURATION_S, SAMPLE_RATE_HZ
-from emofuse.errors import AudioError, EmofuseError
+from emofuse.audio import MIN_DURATION_S
 from emofuse.serve.auth import key_matches, presented_key
+from emofuse.serve.jobs import Answer, DecodeLimits, Job, JobKind, SupportsPredict, answer_job
 from emofuse.serve.limits import ClientLimits, LimitExceeded, UploadGate
-from emofuse.serve.upload import Upload, UploadError, decode_audio, read_upload
+from emofuse.serve.upload import UploadError, read_upload
 from emofuse.serve.workqueue import QueueFull, WorkQueue
 
 log = logging.getLogger(__name__)
 _STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
-class SupportsPredict(Protocol):
-    """What the service needs of a predictor (:class:`emofuse.serve.Predictor` is one)."""
+@runtime_checkable
+class SupportsJobs(Protocol):
+    """Inference elsewhere: worker processes with their own models (:class:`emofuse.serve.process_pool.ProcessPool`)."""
 
-    def predict_wave(self, wave: np.ndarray, sample_rate_hz: int, transcript: str | None = None) -> Any: ...
+    def run_job(self, job: Job) -> Answer: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    def shutdown(self) -> None: ...
 
 
 def _read_static(name: str) -> str:
@@ -96,7 +103,7 @@ _PREDICT_OPENAPI: dict[str, Any] = {
 
 
 def create_app(
-    predictor: SupportsPredict,
+    predictor: SupportsPredict | SupportsJobs,
     *,
     max_upload_bytes: int = 20_000_000,
     queue_size: int = 8,
@@ -113,10 +120,12 @@ def create_app(
 
     Args:
         predictor: anything with ``predict_wave(wave [N] float32, sample_rate_hz, transcript)`` returning an object
-            with ``to_dict()``, and ``describe()``.
+            with ``to_dict()``, and ``describe()``, run in this process; or a :class:`SupportsJobs` (worker
+            processes), which gets each admitted :class:`~emofuse.serve.jobs.Job` and answers it.
         max_upload_bytes: largest accepted audio part, counted as it streams in.
         queue_size: recordings that may wait for a worker before the service answers 503.
-        workers: recordings processed at once (threads sharing the one predictor).
+        workers: recordings processed at once (threads sharing the one predictor, or, with worker processes,
+            their inference threads together).
         max_duration_s: longest accepted recording.
         allow_ffmpeg: decode formats libsndfile cannot (WebM, MP4) with ffmpeg through pipes when installed.
         min_duration_s: shortest accepted recording (a shorter one is a 422).
@@ -128,6 +137,11 @@ def create_app(
     from emofuse.serve.package import emofuse_version
 
     queue = WorkQueue(workers=workers, queue_size=queue_size)
+    pool = predictor if isinstance(predictor, SupportsJobs) else None
+    run_job = pool.run_job if pool is not None else partial(answer_job, predictor)
+    decode_limits = DecodeLimits(
+        max_duration_s=max_duration_s, min_duration_s=min_duration_s, allow_ffmpeg=allow_ffmpeg
+    )
     limits = client_limits if client_limits is not None else ClientLimits()
     gate = UploadGate(max_uploads=max_uploads)
 
@@ -135,6 +149,8 @@ def create_app(
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         yield
         queue.shutdown()
+        if pool is not None:
+            pool.shutdown()
 
     page = _read_static("index.html")
     static = {name: _read_static(name) for name in _STATIC_FILES}
@@ -153,15 +169,6 @@ def create_app(
 
     def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-    def _decode_and_predict(upload: Upload) -> dict[str, Any]:
-        wave = decode_audio(
-            upload.audio,
-            max_duration_s=max_duration_s,
-            allow_ffmpeg=allow_ffmpeg,
-            min_duration_s=min_duration_s,
-        )
-        return predictor.predict_wave(wave, SAMPLE_RATE_HZ, transcript=upload.transcript).to_dict()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
@@ -184,6 +191,7 @@ def create_app(
             "auth": "api-key" if api_key is not None else "none",
             **({"model": predictor.describe()} if authorised else {}),
             "queue": queue.stats(),
+            **({"worker_processes": pool.health()} if pool is not None else {}),
             "uploads": {"reading": gate.reading, "rejected": gate.rejected, **counters},
             "limits": {
                 "max_upload_bytes": max_upload_bytes,
@@ -198,10 +206,10 @@ def create_app(
     @app.post("/predict", openapi_extra=_PREDICT_OPENAPI)
     async def predict(request: Request) -> Response:
         """Emotions of one uploaded recording: transcript with [SIL], class probabilities or A/V/D, stage timings."""
-        return await _guarded(request, _decode_and_predict)
+        return await _guarded(request, "predict")
 
-    async def _guarded(request: Request, work: Any) -> Response:
-        """API key, per-client limits, then :func:`_admitted_predict` of ``work`` (shared by both endpoints)."""
+    async def _guarded(request: Request, kind: JobKind) -> Response:
+        """API key, per-client limits, then :func:`_admitted_predict` (shared by both endpoints)."""
         if api_key is not None and not key_matches(presented_key(request.headers), api_key):
             counters["unauthorised"] += 1
             return _error(
@@ -215,11 +223,11 @@ def create_app(
         except LimitExceeded as over:
             return _error(over.status_code, over.message, headers={"Retry-After": str(over.retry_after_s)})
         try:
-            return await _admitted_predict(request, work)
+            return await _admitted_predict(request, kind)
         finally:
             limits.release(client)
 
-    async def _admitted_predict(request: Request, work: Any) -> Response:
+    async def _admitted_predict(request: Request, kind: JobKind) -> Response:
         try:
             gate.enter()
         except LimitExceeded as over:
@@ -249,41 +257,20 @@ def create_app(
                 headers={"Retry-After": str(full.retry_after_s)},
             )
         try:
-            result = await queue.run(work, upload)
-            return JSONResponse(result)
-        except UploadError as exc:
-            return _error(exc.status_code, exc.message)
-        except AudioError as exc:
-            return _error(422, str(exc))
-        except EmofuseError as exc:
-            log.warning("prediction failed: %s", exc)
-            return _error(500, f"prediction failed: {exc}")
+            job = Job(kind, upload.audio, upload.transcript, decode_limits)
+            answer: Answer = await queue.run(run_job, job)
         except Exception:
-            log.exception("unexpected error in /predict")
-            return _error(500, "internal error while predicting; the server log has the details")
+            log.exception("unexpected error in /%s", kind)
+            answer = Answer.refusal(500, "internal error while predicting; the server log has the details")
         finally:
             queue.release()
-
-    def _decode_and_predict_segments(upload: Upload) -> dict[str, Any]:
-        from emofuse.serve.segments import predict_segments
-
-        if upload.transcript:
-            raise UploadError(
-                422, "a transcript does not apply to /predict/segments (each segment is transcribed)"
-            )
-        wave = decode_audio(
-            upload.audio,
-            max_duration_s=max_duration_s,
-            allow_ffmpeg=allow_ffmpeg,
-            min_duration_s=min_duration_s,
-        )
-        segments = [s.to_dict() for s in predict_segments(predictor, wave)]
-        return {"duration_s": round(wave.size / SAMPLE_RATE_HZ, 3), "segments": segments}
+        headers = {"Retry-After": str(answer.retry_after_s)} if answer.retry_after_s is not None else None
+        return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
     @app.post("/predict/segments", openapi_extra=_PREDICT_OPENAPI)
     async def predict_segments_endpoint(request: Request) -> Response:
         """Emotions over time: the recording cut at pauses, each segment's times, transcript and emotions (the
         same key, limits and queue as ``/predict``)."""
-        return await _guarded(request, _decode_and_predict_segments)
+        return await _guarded(request, "segments")
 
     return app

@@ -1,26 +1,28 @@
-"""Building the service from its settings, in this process or in each of several worker processes.
+"""Building the service from its settings: the predictor (in this process, or in each worker process) and the app.
 
-``emofuse serve --workers N`` runs N worker *processes* (uvicorn's supervisor, one shared socket), each with its
-own model and its own admission queue: native inference libraries (torch, CTranslate2, silero-vad) never see two
-requests of one process at once unless ``--threads`` asks for it, and N processes use N cores. A worker reads
-its settings from the environment variable :data:`SETTINGS_ENV` (JSON, no secrets: the API key stays in its
-file and each worker reads it there).
+``emofuse serve --workers N`` (N > 1) runs one HTTP front process and N inference worker *processes*
+(:mod:`emofuse.serve.process_pool`), each loading its own model with :func:`load_predictor`: native inference
+libraries (torch, CTranslate2, silero-vad) never see two requests of one process at once unless ``--threads``
+asks for it, and N processes use N cores. :class:`ServeSettings` travel to the workers as plain data (no secrets:
+the API key stays in its file and only the front reads it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from emofuse.audio import MIN_DURATION_S
 from emofuse.threads import NATIVE_THREAD_VARS, worker_thread_env
 
-__all__ = ["NATIVE_THREAD_VARS", "SETTINGS_ENV", "ServeSettings", "build_app", "worker_thread_env"]
-
-SETTINGS_ENV = "EMOFUSE_SERVE_SETTINGS"
+__all__ = [
+    "NATIVE_THREAD_VARS",
+    "ServeSettings",
+    "build_app",
+    "load_predictor",
+    "worker_thread_env",
+]
 
 
 @dataclass(frozen=True)
@@ -44,48 +46,43 @@ class ServeSettings:
     torch_threads: int | None = None
     allow_models: tuple[str, ...] = ()
 
-    def to_env(self) -> str:
-        return json.dumps(asdict(self))
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
-        raw = (environ if environ is not None else os.environ).get(SETTINGS_ENV)
-        if raw is None:
-            raise RuntimeError(f"{SETTINGS_ENV} is not set: start worker processes through `emofuse serve`")
-        data = json.loads(raw)
-        data["allow_models"] = tuple(data.get("allow_models") or ())
-        return cls(**data)
-
-
-def build_app(settings: ServeSettings, predictor: Any = None) -> Any:
-    """Load the predictor (unless given) and the API key, and return the FastAPI app."""
-    from emofuse.serve.app import create_app
-    from emofuse.serve.auth import load_api_key
-    from emofuse.serve.limits import ClientLimits
-
-    api_key = load_api_key(settings.api_key_file) if settings.api_key_file else None
+def load_predictor(settings: ServeSettings) -> Any:
+    """Set this process's torch threads (``settings.torch_threads``) and load the :class:`Predictor` it describes."""
     if settings.torch_threads:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
         with contextlib.suppress(RuntimeError):  # only settable before any inter-op work
             torch.set_num_interop_threads(1)
-    if predictor is None:
-        from emofuse.serve.predictor import Predictor
+    from emofuse.serve.predictor import Predictor
 
-        predictor = Predictor.from_pretrained(
-            settings.model,
-            asr_backend=settings.asr_backend,
-            asr_model=settings.asr_model,
-            allow_models=settings.allow_models,
-            warmup=settings.warmup,
-            background=settings.warmup,  # encoders built while the warm-up transcribes; its errors still stop start-up
-        )
+    return Predictor.from_pretrained(
+        settings.model,
+        asr_backend=settings.asr_backend,
+        asr_model=settings.asr_model,
+        allow_models=settings.allow_models,
+        warmup=settings.warmup,
+        background=settings.warmup,  # encoders built while the warm-up transcribes; its errors still stop start-up
+    )
+
+
+def build_app(settings: ServeSettings, predictor: Any = None, *, workers: int | None = None) -> Any:
+    """Read the API key and return the FastAPI app around ``predictor`` (loaded by :func:`load_predictor`
+    unless given; a :class:`~emofuse.serve.process_pool.ProcessPool` for worker processes). ``workers``:
+    recordings processed at once (default ``settings.threads``)."""
+    from emofuse.serve.app import create_app
+    from emofuse.serve.auth import load_api_key
+    from emofuse.serve.limits import ClientLimits
+
+    api_key = load_api_key(settings.api_key_file) if settings.api_key_file else None
+    if predictor is None:
+        predictor = load_predictor(settings)
     return create_app(
         predictor,
         max_upload_bytes=settings.max_upload_bytes,
         queue_size=settings.queue_size,
-        workers=settings.threads,
+        workers=workers or settings.threads,
         max_duration_s=settings.max_duration_s,
         min_duration_s=settings.min_duration_s,
         read_timeout_s=settings.read_timeout_s,
@@ -95,8 +92,3 @@ def build_app(settings: ServeSettings, predictor: Any = None) -> Any:
         ),
         max_uploads=settings.max_uploads,
     )
-
-
-def app_from_env() -> Any:
-    """uvicorn's app factory in each worker process (``emofuse.serve.factory:app_from_env``)."""
-    return build_app(ServeSettings.from_env())
