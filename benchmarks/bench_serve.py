@@ -9,13 +9,17 @@
    to 30 times). Reports p50/p99 latency of the answered requests (retries included), throughput, 503s met,
    errors, and the process's peak resident memory (sampled every 20 ms; baseline before the test).
 
-3. **Worker processes** (``--processes``): real ``emofuse serve`` servers in subprocesses. (a) Throughput of
-   ``--clients`` (50) loopback clients with 1 worker process vs 2, A/B ``--rounds`` (3) times (medians), with the
-   load average and the server's CPU time per request beside it;
+3. **Worker processes** (``--processes``): real ``emofuse serve`` servers in subprocesses, driven by a light
+   load generator (raw asyncio sockets, prepared requests, keep-alive; its own CPU ms per request is reported).
+   (a) Throughput of ``--clients`` (50) loopback clients sending ``--throughput-requests`` (4) recordings each, to
+   ``emofuse serve`` as it runs by default (``--workers 1``: the model in the server process) vs ``--workers 2``
+   (one HTTP process, two worker processes fed from one queue), both servers started once and measured in turns
+   ``--rounds`` (3) times (medians), with the load average, the server's CPU time per request and each worker's
+   share of it beside each figure;
    (b) ``--bursts`` (10) bursts of 50 clients through ASR on 2 processes x 2 inference threads each (the
    configuration whose shared silero-VAD crashed before it had a lock): crashes = worker deaths, signals or
    dropped connections; (c) 20 slow clients (a complete head, then the body one byte every 0.5 s) beside 10
-   real ones on one worker with ``--read-timeout-s 5``: real ones served, slow ones cut (408) after the deadline.
+   real ones on 2 worker processes with ``--read-timeout-s 5``: real ones served, slow ones cut (408) after the deadline.
    Writes ``benchmarks/results/serve_processes.json``.
 
 The model is ``--model DIR`` (a package), or by default an untrained package of the offline stack (MFCC +
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -263,7 +268,8 @@ def bench_load(predictor: Any, payload: bytes, args: argparse.Namespace) -> dict
 
 
 class _ServeProcess:
-    """``emofuse serve`` in a subprocess on a free loopback port; ready once every worker has started."""
+    """``emofuse serve`` in a subprocess on a free loopback port; ready once ``/health`` answers (the server
+    listens only after every worker process has loaded the model)."""
 
     def __init__(self, package: Path, workers: int, log_path: Path, *extra: str) -> None:
         import subprocess
@@ -283,12 +289,23 @@ class _ServeProcess:
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def __enter__(self) -> _ServeProcess:
+        import httpx
+
         deadline = time.monotonic() + 300
-        while self.log_path.read_text().count("Application startup complete") < self.workers:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=5).status_code == 200:
+                    return self
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"emofuse serve did not start: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.2)
-        return self
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes (none with ``--workers 1``: the model runs in the server itself)."""
+        import psutil
+
+        children = psutil.Process(self.proc.pid).children(recursive=True)
+        return [c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline())]
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()
@@ -300,7 +317,7 @@ class _ServeProcess:
 
     def crashes(self) -> list[str]:
         """Lines of the server's log that tell of a dead worker or a fatal signal."""
-        words = ("died", "Segmentation fault", "Fatal Python error", "SIGSEGV", "Traceback")
+        words = ("died", "Segmentation fault", "Fatal Python error", "SIGSEGV", "Traceback", "serve worker pid")
         return [line for line in self.log_path.read_text().splitlines() if any(w in line for w in words)]
 
 
@@ -323,26 +340,92 @@ def _load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _burst(port: int, payload: bytes, clients: int, transcript: str | None) -> dict[str, Any]:
-    import httpx
+def _multipart(payload: bytes, transcript: str | None) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with the recording in ``audio`` (and ``transcript``), and its type."""
+    boundary = "emofuse-bench-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="clip.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n".encode()
+        + payload
+        + b"\r\n"
+    ]
+    if transcript:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="transcript"\r\n\r\n{transcript}\r\n'.encode()
+        )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
+    }
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(lines[0].split()[1]), headers, body
+
+
+async def _raw_client(port: int, request: bytes, n: int, out: dict[str, list]) -> None:
+    """One keep-alive connection sending ``n`` prepared requests one after another (503: wait Retry-After,
+    retry up to 30 times). Raw asyncio streams: the load generator shares the cores with the server, so it
+    must cost next to nothing per request."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(n):
+            start = time.perf_counter()
+            for _attempt in range(30):
+                try:
+                    writer.write(request)
+                    await writer.drain()
+                    status, headers, body = await _read_response(reader)
+                except (OSError, asyncio.IncompleteReadError) as exc:  # a dropped connection is an error
+                    out["errors"].append(repr(exc))
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    break
+                if status == 503:
+                    out["rejections"].append(1)
+                    await asyncio.sleep(float(headers.get("retry-after", "1")))
+                    continue
+                if status == 200:
+                    out["latency_s"].append(time.perf_counter() - start)
+                else:
+                    out["errors"].append(f"{status}: {body[:200]!r}")
+                break
+    finally:
+        writer.close()
+
+
+def _burst(
+    port: int, payload: bytes, clients: int, transcript: str | None, requests: int = 1
+) -> dict[str, Any]:
+    """``clients`` concurrent clients each sending ``requests`` recordings; throughput, and the load
+    generator's own CPU time per request (this process)."""
+    body, content_type = _multipart(payload, transcript)
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     out: dict[str, list] = {"latency_s": [], "errors": [], "rejections": []}
-    url = f"http://127.0.0.1:{port}/predict"
 
     async def run() -> float:
-        async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=clients + 5)) as http:
-            start = time.perf_counter()
-            await asyncio.gather(*(_client(http, url, payload, transcript, 1, out) for _ in range(clients)))
-            return time.perf_counter() - start
+        start = time.perf_counter()
+        await asyncio.gather(*(_raw_client(port, request, requests, out) for _ in range(clients)))
+        return time.perf_counter() - start
 
+    cpu_before = time.process_time()
     wall_s = asyncio.run(run())
+    client_cpu_s = time.process_time() - cpu_before
+    answered = len(out["latency_s"])
     return {
-        "answered": len(out["latency_s"]),
+        "answered": answered,
         "errors": len(out["errors"]),
         "error_examples": out["errors"][:2],
         "rejections_503_retried": len(out["rejections"]),
         "wall_s": round(wall_s, 2),
-        "throughput_per_s": round(len(out["latency_s"]) / wall_s, 3),
+        "throughput_per_s": round(answered / wall_s, 3),
+        "load_generator_cpu_ms_per_request": round(1000 * client_cpu_s / max(1, answered), 2),
     }
 
 
@@ -386,38 +469,55 @@ def bench_processes(package: Path, payload: bytes, args: argparse.Namespace, roo
 
 
 def _bench_throughput(package: Path, payload: bytes, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    """1 worker process (``emofuse serve`` as it runs by default) vs 2, both servers started once and measured
+    in turns (A/B/A/B), with given transcripts (the model and alignment, no Whisper)."""
     import statistics as stats
 
     result: dict[str, Any] = {"throughput_runs": []}
-    # (a) throughput, 1 vs 2 worker processes, A/B/A/B, given transcripts (the model and alignment, no Whisper)
-    rounds: dict[str, list[float]] = {"1": [], "2": []}
-    cpu_per_request: dict[str, list[float]] = {"1": [], "2": []}
+    rounds: dict[int, list[float]] = {1: [], 2: []}
+    cpu_per_request: dict[int, list[float]] = {1: [], 2: []}
     loads: list[float] = []
-    for workers in (1, 2) * args.rounds:
-        with _ServeProcess(package, workers, root / f"serve{workers}.log", "--queue-size", "64") as server:
-            _burst(server.port, payload, 4, SHORT_TEXT)  # warm every worker
+    with contextlib.ExitStack() as stack:
+        servers = {
+            workers: stack.enter_context(
+                _ServeProcess(package, workers, root / f"serve{workers}.log", "--queue-size", "64")
+            )
+            for workers in (1, 2)
+        }
+        for server in servers.values():
+            _burst(server.port, payload, 8, SHORT_TEXT)  # warm every worker
+        for workers in (1, 2) * args.rounds:
+            server = servers[workers]
             loads.append(_load_average())
+            pids = server.worker_pids()
+            before = {pid: _cpu_s(pid) for pid in pids}
             cpu_before = _cpu_s(server.proc.pid)
-            burst = _burst(server.port, payload, args.clients, SHORT_TEXT)
-            cpu_ms = 1000 * (_cpu_s(server.proc.pid) - cpu_before) / max(1, burst["answered"])
-            rounds[str(workers)].append(burst["throughput_per_s"])
-            cpu_per_request[str(workers)].append(cpu_ms)
+            burst = _burst(server.port, payload, args.clients, SHORT_TEXT, args.throughput_requests)
+            answered = max(1, burst["answered"])
+            cpu_ms = 1000 * (_cpu_s(server.proc.pid) - cpu_before) / answered
+            worker_cpu_s = [_cpu_s(pid) - before[pid] for pid in pids]
+            rounds[workers].append(burst["throughput_per_s"])
+            cpu_per_request[workers].append(cpu_ms)
             result["throughput_runs"].append(
                 {
                     "workers": workers,
                     **burst,
                     "server_cpu_ms_per_request": round(cpu_ms, 1),
-                    "load": loads[-1],
+                    "worker_cpu_share": [round(c / max(1e-9, sum(worker_cpu_s)), 3) for c in worker_cpu_s],
+                    "load_average_before": loads[-1],
                 }
             )
-    one, two = stats.median(rounds["1"]), stats.median(rounds["2"])
+            print(json.dumps(result["throughput_runs"][-1]), flush=True)
+    one, two = stats.median(rounds[1]), stats.median(rounds[2])
     result["throughput"] = {
         "clients": args.clients,
+        "requests_per_client": args.throughput_requests,
+        "baseline": "1 worker process as `emofuse serve` runs it by default (model in the server, torch's threads)",
         "req_per_s_1_process": one,
         "req_per_s_2_processes": two,
         "ratio_2_to_1": round(two / one, 2) if one else None,
-        "server_cpu_ms_per_request_1_process": round(stats.median(cpu_per_request["1"]), 1),
-        "server_cpu_ms_per_request_2_processes": round(stats.median(cpu_per_request["2"]), 1),
+        "server_cpu_ms_per_request_1_process": round(stats.median(cpu_per_request[1]), 1),
+        "server_cpu_ms_per_request_2_processes": round(stats.median(cpu_per_request[2]), 1),
         "load_average_during": loads,
     }
     return result
@@ -451,7 +551,7 @@ def _bench_slow(package: Path, payload: bytes, root: Path) -> dict[str, Any]:
         + b"\r\n--XyZ--\r\n"
     )
     with _ServeProcess(
-        package, 1, root / "slow.log", "--read-timeout-s", "5", "--queue-size", "16"
+        package, 2, root / "slow.log", "--read-timeout-s", "5", "--queue-size", "16"
     ) as server:
         _burst(server.port, payload, 2, SHORT_TEXT)  # warm
         alone = _burst(server.port, payload, 10, SHORT_TEXT)  # the same 10 without slow clients, for scale
@@ -469,6 +569,7 @@ def _bench_slow(package: Path, payload: bytes, root: Path) -> dict[str, Any]:
     return {
         "slow": len(slow),
         "real": 10,
+        "worker_processes": 2,
         "read_timeout_s": 5,
         "real_answered_200": real["answered"],
         "real_errors": real["errors"],
@@ -498,6 +599,9 @@ def main() -> None:
         "--processes", action="store_true", help="only the worker-process benchmarks (serve_processes.json)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds of 1 vs 2 worker processes")
+    parser.add_argument(
+        "--throughput-requests", type=int, default=4, help="requests per client in each throughput round"
+    )
     parser.add_argument("--bursts", type=int, default=10, help="bursts of --clients for the crash count")
     parser.add_argument(
         "--parts",

@@ -85,7 +85,14 @@ def _serve_slot(predictor: SupportsPredict, conn: Connection) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(answer_job(predictor, job))
+        answer = answer_job(predictor, job)
+        try:
+            conn.send(answer)
+        except (OSError, ValueError):
+            return  # the front is gone
+        except Exception:  # an answer that cannot be pickled: the front still gets one
+            log.exception("could not send an answer to the front")
+            conn.send(Answer.refusal(500, "internal error while predicting; the server log has the details"))
 
 
 @dataclass(eq=False)
