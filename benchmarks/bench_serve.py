@@ -317,7 +317,14 @@ class _ServeProcess:
 
     def crashes(self) -> list[str]:
         """Lines of the server's log that tell of a dead worker or a fatal signal."""
-        words = ("died", "Segmentation fault", "Fatal Python error", "SIGSEGV", "Traceback", "serve worker pid")
+        words = (
+            "died",
+            "Segmentation fault",
+            "Fatal Python error",
+            "SIGSEGV",
+            "Traceback",
+            "serve worker pid",
+        )
         return [line for line in self.log_path.read_text().splitlines() if any(w in line for w in words)]
 
 
