@@ -14,7 +14,7 @@ pauses (:mod:`emofuse.serve.segments`), each segment's times, transcript and emo
 * 422: no ``audio`` field, an unknown or repeated field, an empty file, audio shorter than ``min_duration_s``;
 * 429 with ``Retry-After``: the client is over its limits (:class:`~emofuse.serve.limits.ClientLimits`);
 * 503 with ``Retry-After``: ``workers`` recordings are being processed and ``queue_size`` more wait, or
-  ``max_uploads`` bodies are being read.
+  ``max_uploads`` bodies are being read, or the worker process holding the recording stopped (it is replaced).
 
 A request takes a queue slot only once its body is in: slow uploads wait in the bounded
 :class:`~emofuse.serve.limits.UploadGate`, each cut at its deadline, and never starve the queue. Nothing from a

@@ -27,7 +27,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """Everything a worker needs to build the app (see ``emofuse serve --help`` for each)."""
+    """What `emofuse serve` was asked for: the model each worker loads and the service's limits (see ``--help``)."""
 
     model: str
     asr_backend: str | None = None
