@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,7 @@ def _worker_main(settings: ServeSettings, load: LoadPredictor, conns: list[Conne
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.send((_FAILED, reason))
-        return
+        _exit(1)
     for conn in conns:
         conn.send((_READY, os.getpid(), description))
     threads = [
@@ -76,6 +77,15 @@ def _worker_main(settings: ServeSettings, load: LoadPredictor, conns: list[Conne
     _serve_slot(predictor, conns[0])
     for thread in threads:
         thread.join()
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """End the worker now: its pipes are closed, and the model's libraries may hold threads that would keep
+    the interpreter from exiting for seconds (the front would wait for it)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _serve_slot(predictor: SupportsPredict, conn: Connection) -> None:
