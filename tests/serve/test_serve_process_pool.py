@@ -81,6 +81,28 @@ def test_two_worker_processes_share_one_queue(stub: ModuleType) -> None:
     assert not _workers_left()
 
 
+def test_threads_are_the_recordings_one_worker_runs_at_once(stub: ModuleType) -> None:
+    delay_s = 0.5
+    pool = ProcessPool(stub.stub_settings(threads=2, delay_s=delay_s), 1, load=stub.load_stub)
+    pool.start()
+    try:
+        app = create_app(pool, workers=2, queue_size=4)
+
+        async def scenario() -> tuple[list[httpx.Response], float]:
+            async with _client(app) as http:
+                start = time.perf_counter()
+                answers = await asyncio.gather(*(_post(http) for _ in range(4)))
+                return answers, time.perf_counter() - start
+
+        answers, wall_s = asyncio.run(scenario())
+        pids = pool.pids()
+    finally:
+        pool.shutdown()
+    assert [a.status_code for a in answers] == [200] * 4
+    assert {a.json()["pid"] for a in answers} == set(pids) and len(pids) == 1
+    assert wall_s < 3 * delay_s  # two at a time in the one process: one at a time needs 4 x delay_s
+
+
 def test_a_killed_worker_is_answered_503_and_replaced(stub: ModuleType, tmp_path: Path) -> None:
     started = tmp_path / "started"
     started.mkdir()
