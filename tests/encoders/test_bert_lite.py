@@ -1,4 +1,4 @@
-"""The transformers-free BERT path (``encoders.bert_lite`` + ``nn.bert_infer``) against ``transformers`` itself.
+"""The transformers-free BERT path (``encoders.bert_lite`` + ``encoders.bert_infer``) against ``transformers`` itself.
 
 Same token ids, same hidden states of every layer (within 1e-5) for a padded batch of texts of different
 lengths, truncated, with and without ``[SIL]``; a model it does not reproduce falls back to ``transformers``;

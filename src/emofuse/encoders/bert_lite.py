@@ -3,7 +3,7 @@
 Importing ``transformers`` costs a new process seconds; a frozen BERT needs none of it. :func:`load_bert_lite`
 reads a local model directory with ``tokenizers`` (``tokenizer.json``, or a BERT WordPiece tokenizer built from
 ``vocab.txt`` with the lower-casing, accent and Chinese-character options of ``tokenizer_config.json``) and
-:class:`emofuse.nn.bert_infer.BertInfer` (weights from ``model.safetensors``, or ``pytorch_model.bin`` through
+:class:`emofuse.encoders.bert_infer.BertInfer` (weights from ``model.safetensors``, or ``pytorch_model.bin`` through
 ``torch.load(weights_only=True)``). It returns ``None``, and the caller uses ``transformers``, for anything it
 does not reproduce exactly: a Hub id, a ``config.json`` that is not a plain BERT (``model_type`` other than
 ``bert``, relative positions, an activation other than gelu, a decoder, weights other than float32), a
@@ -37,7 +37,7 @@ class BertLite:
     """A frozen BERT and its tokenizer without ``transformers``; built by :func:`load_bert_lite`.
 
     ``tokenizer``: a ``tokenizers.Tokenizer`` truncating to ``max_tokens`` and padding to the longest text;
-    ``model``: :class:`~emofuse.nn.bert_infer.BertInfer`; ``special_ids``: the special tokens' ids (``[SIL]``
+    ``model``: :class:`~emofuse.encoders.bert_infer.BertInfer`; ``special_ids``: the special tokens' ids (``[SIL]``
     among them when it was added).
     """
 
@@ -144,7 +144,7 @@ def load_bert_lite(model_path: str, max_tokens: int, sil_token: bool, sil_init: 
     directory = Path(model_path)
     if not directory.is_dir():
         return None
-    from emofuse.nn.bert_infer import BertInfer, BertSpec, IncompatibleWeights
+    from emofuse.encoders.bert_infer import BertInfer, BertSpec, IncompatibleWeights
 
     spec = BertSpec.from_config(_read_json(directory / "config.json"))
     config = _read_json(directory / "tokenizer_config.json")

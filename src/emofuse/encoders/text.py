@@ -3,7 +3,7 @@
 Two paths give the same outputs. A plain BERT in a local directory (``config.json`` ``model_type: bert``,
 absolute positions, gelu, float32 ``model.safetensors`` / ``pytorch_model.bin``, a BERT tokenizer: the offline
 MiniLM, an MLM-adapted ``[SIL]`` model, a packaged copy) runs without ``transformers``
-(:mod:`emofuse.encoders.bert_lite`: ``tokenizers`` + :class:`emofuse.nn.bert_infer.BertInfer`), so ``emofuse
+(:mod:`emofuse.encoders.bert_lite`: ``tokenizers`` + :class:`emofuse.encoders.bert_infer.BertInfer`), so ``emofuse
 predict`` and ``serve`` start seconds sooner; everything else, and any use of :attr:`TextEncoder.model` /
 :attr:`TextEncoder.tokenizer` (end-to-end fine-tuning, token attributions), goes through
 ``transformers.AutoModel`` / ``AutoTokenizer``. ``tests/encoders/test_bert_lite.py`` checks that both paths give
