@@ -84,6 +84,7 @@ def test_same_ids_and_hidden_states_as_transformers(
         str(model_dir), MAX_TOKENS, sil_token=sil_init is not None, sil_init=sil_init or "mean"
     )
     assert lite is not None
+    assert not any(p.is_meta or p.requires_grad for p in lite.model.parameters())  # loaded, frozen
     _assert_same(lite, model_dir, sil_init, TEXTS)
     assert lite.tokens("[CLS] i") == ["[CLS]", "[CLS]", "i", "[SEP]"]  # typed special tokens are kept as such
     if sil_init:

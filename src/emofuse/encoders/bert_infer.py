@@ -178,11 +178,20 @@ class BertInfer(nn.Module):
         self.eval()
         self.requires_grad_(False)
 
-    def load_hf_state_dict(self, state: dict[str, Tensor]) -> None:
+    @classmethod
+    def from_hf_state_dict(cls, spec: BertSpec, state: dict[str, Tensor]) -> BertInfer:
+        """The model of ``spec`` holding the tensors of ``state`` (see :meth:`load_hf_state_dict`); its
+        parameters are never randomly initialised first (built on the meta device, then assigned)."""
+        with torch.device("meta"):
+            model = cls(spec)
+        model.load_hf_state_dict(state, assign=True)
+        return model
+
+    def load_hf_state_dict(self, state: dict[str, Tensor], assign: bool = False) -> None:
         """Load a Hugging Face BERT state dict (``BertModel`` or ``BertFor*``: ``bert.`` prefix, heads ignored).
 
         Raises :class:`IncompatibleWeights` on a missing, unexpected or misshapen encoder key, or a weight that
-        is not float32.
+        is not float32. ``assign``: use the given tensors as the parameters instead of copying them.
         """
         prefixed = any(k.startswith("bert.") for k in state)
         mapped: dict[str, Tensor] = {}
@@ -210,7 +219,7 @@ class BertInfer(nn.Module):
                 raise IncompatibleWeights(
                     f"{key}: {value.dtype} {tuple(value.shape)}, want float32 {own[key].shape}"
                 )
-        self.load_state_dict(mapped, strict=True)
+        self.load_state_dict(mapped, strict=True, assign=assign)
 
     @torch.inference_mode()
     def forward(

@@ -178,9 +178,8 @@ def load_bert_lite(model_path: str, max_tokens: int, sil_token: bool, sil_init: 
         grown[sil_id] = row
         _set_word_embeddings(state, grown)
         spec = BertSpec(**{**spec.__dict__, "vocab_size": int(grown.shape[0])})
-    model = BertInfer(spec)
     try:
-        model.load_hf_state_dict(state)
+        model = BertInfer.from_hf_state_dict(spec, state)
     except IncompatibleWeights:
         return None
     tokenizer.enable_truncation(max_length=max_tokens)
