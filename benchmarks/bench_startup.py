@@ -7,7 +7,10 @@ the machine's load average: on a loaded machine the wall time follows the load, 
 1. **predict**: ``emofuse predict CLIP --model DIR --json``, ``--repeats`` times (median), with the prediction's
    own stage times beside it; then A/B/A/B in fresh processes of ``Predictor.from_pretrained(DIR,
    background=...)`` + ``predict_file``: A builds the encoders before the first recording (as before), B builds
-   them in a background thread while the recording is decoded and transcribed (what ``emofuse predict`` does).
+   them in a background thread while the recording is decoded and transcribed (what ``emofuse predict`` does);
+   then A/B/A/B of ``emofuse predict``: A with ``EMOFUSE_TEXT_TRANSFORMERS=1`` (the text encoder through
+   ``transformers``, as before), B with the transformers-free BERT path (the default), and whether both gave the
+   same probabilities.
 2. **finished-run rerun**: a small grid (``pepino2020/audio``, 1 seed, 2 epochs) trained once with
    ``emofuse run``; then the same command again, A/B/A/B: A answers from ``grid.json`` + ``report.json`` (no
    torch), B is the same with ``grid.json`` removed (the runner imports torch, checks every run and rebuilds the
@@ -40,6 +43,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "startup.json"
 EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+#: Set to 1, text encoders run through transformers instead of the transformers-free BERT path (A/B).
+FORCE_TRANSFORMERS_ENV = "EMOFUSE_TEXT_TRANSFORMERS"
 CLIP_TEXT = "I waited for the bus all morning and it never came"
 
 
@@ -107,6 +112,24 @@ def bench_predict(model: Path, work: Path, repeats: int) -> dict[str, object]:
             row[f"{name}_wall_s"], row[f"{name}_cpu_s"] = round(wall, 2), round(cpu, 2)
         rounds.append(row)
         print("predict A/B", row, flush=True)
+    backend_rounds = []
+    predict = [*EMOFUSE, "predict", str(clip), "--model", str(model), "--json"]
+    for _ in range(repeats):
+        row = {"load_avg": _load()}
+        for name, force in (("transformers", "1"), ("bert_lite", "0")):
+            env = {**os.environ, FORCE_TRANSFORMERS_ENV: force}
+            wall, cpu, done = _timed_cpu(predict, env=env)
+            row[f"{name}_wall_s"], row[f"{name}_cpu_s"] = round(wall, 2), round(cpu, 2)
+            row[f"{name}_probabilities"] = json.loads(done.stdout.strip().splitlines()[-1])["probabilities"]
+        rounds_equal = all(
+            abs(row["transformers_probabilities"][k] - row["bert_lite_probabilities"][k]) < 1e-5  # type: ignore[index]
+            for k in row["bert_lite_probabilities"]  # type: ignore[union-attr]
+        )
+        row["same_probabilities"] = rounds_equal
+        backend_rounds.append(row)
+        print(
+            "predict text backend A/B", {k: v for k, v in row.items() if "probabilities" not in k}, flush=True
+        )
     return {
         "clip_s": round(duration_s, 2),
         "runs": runs,
@@ -115,6 +138,12 @@ def bench_predict(model: Path, work: Path, repeats: int) -> dict[str, object]:
         "ab_rounds": rounds,
         "ab_wall_s_median": {
             k: _median(rounds, f"{k}_wall_s") for k in ("encoders_first", "encoders_in_background")
+        },
+        "text_backend_rounds": backend_rounds,
+        "text_backend_median": {
+            f"{k}_{m}": _median(backend_rounds, f"{k}_{m}")
+            for k in ("transformers", "bert_lite")
+            for m in ("wall_s", "cpu_s")
         },
         "target_s": 5.0,
     }
