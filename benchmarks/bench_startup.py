@@ -23,7 +23,7 @@ the machine's load average: on a loaded machine the wall time follows the load, 
 The model and corpus come from a quickstart directory (``--quickstart DIR``, which this script reruns and so
 updates; made with ``emofuse quickstart --fast`` into a temporary directory when not given).
 
-    .venv/bin/python benchmarks/bench_startup.py [--quickstart emofuse-quickstart] [--repeats 3]
+    .venv/bin/python benchmarks/bench_startup.py [--quickstart emofuse-quickstart] [--repeats 3] [--parts predict]
 """
 
 from __future__ import annotations
@@ -248,6 +248,12 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=["predict", "rerun", "quickstart_rerun", "serve"],
+        help="measure only these (their entries in --out are replaced, the others kept); default: all",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="emofuse-bench-startup-"))
     qs = args.quickstart
@@ -258,13 +264,17 @@ def main() -> None:
     else:
         settings = json.loads((qs / "timings.json").read_text())["settings"]
         fast = settings.get("n_speakers") == 6 and settings.get("seeds") == 1  # QuickstartSettings.fast()
-    result = {
-        "cpus": os.cpu_count(),
-        "predict": bench_predict(qs / "model", work, args.repeats),
-        "rerun": bench_rerun(qs, work, args.repeats),
-        "quickstart_rerun": bench_quickstart_rerun(qs, fast, args.repeats),
-        "serve": bench_serve(qs / "model"),
+    parts = {
+        "predict": lambda: bench_predict(qs / "model", work, args.repeats),
+        "rerun": lambda: bench_rerun(qs, work, args.repeats),
+        "quickstart_rerun": lambda: bench_quickstart_rerun(qs, fast, args.repeats),
+        "serve": lambda: bench_serve(qs / "model"),
     }
+    # a subset (--parts) replaces only its own entries of an existing results file
+    result: dict[str, object] = json.loads(args.out.read_text()) if args.parts and args.out.is_file() else {}
+    result["cpus"] = os.cpu_count()
+    for name in args.parts or list(parts):
+        result[name] = parts[name]()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
