@@ -161,6 +161,11 @@ def test_a_non_bert_model_and_odd_weights_fall_back(tiny_bert_dir: Path, tmp_pat
     state.pop("encoder.layer.1.output.dense.bias")
     save_file(state, str(missing / "model.safetensors"))
     assert load_bert_lite(str(missing), 8, False, "mean") is None
+    for broken in ("model.safetensors", "tokenizer.json"):  # transformers then names the file to the user
+        copy = tmp_path / f"broken-{broken}"
+        shutil.copytree(tiny_bert_dir, copy)
+        (copy / broken).write_bytes(b"not a model")
+        assert load_bert_lite(str(copy), 8, False, "mean") is None
 
 
 def test_a_fallback_encoder_still_encodes_through_transformers(tiny_bert_dir: Path, tmp_path: Path) -> None:

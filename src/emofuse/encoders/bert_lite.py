@@ -147,15 +147,15 @@ def load_bert_lite(model_path: str, max_tokens: int, sil_token: bool, sil_init: 
     from emofuse.encoders.bert_infer import BertInfer, BertSpec, IncompatibleWeights
 
     spec = BertSpec.from_config(_read_json(directory / "config.json"))
-    config = _read_json(directory / "tokenizer_config.json")
-    tokenizer = _tokenizer(directory, config) if spec is not None else None
-    if spec is None or tokenizer is None:
+    if spec is None:
         return None
+    config = _read_json(directory / "tokenizer_config.json")
     try:
-        state = _weights(directory)
+        tokenizer = _tokenizer(directory, config)
+        state = _weights(directory) if tokenizer is not None else None
     except Exception:  # noqa: BLE001 (an unreadable file: transformers gives the error message users see)
         return None
-    if state is None:
+    if tokenizer is None or state is None:
         return None
     sil_id = tokenizer.token_to_id(SIL_TOKEN) if sil_token else None
     if sil_token and sil_id is None:
