@@ -74,13 +74,54 @@ class BertSpec:
         return spec if spec.hidden_size % spec.num_attention_heads == 0 else None
 
 
+def _empty(*shape: int) -> nn.Parameter:
+    """An uninitialised frozen parameter: every one is overwritten by the loaded weights."""
+    return nn.Parameter(torch.empty(*shape), requires_grad=False)
+
+
+class _Dense(nn.Module):
+    """``x @ weight.T + bias`` (``nn.Linear`` without its random initialisation, which costs start-up time)."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.weight = _empty(d_out, d_in)
+        self.bias = _empty(d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class _Norm(nn.Module):
+    """LayerNorm over the last dimension (``nn.LayerNorm`` without its initialisation)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = _empty(dim)
+        self.bias = _empty(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
+
+
+class _Table(nn.Module):
+    """An embedding table (``nn.Embedding`` without its initialisation)."""
+
+    def __init__(self, rows: int, dim: int) -> None:
+        super().__init__()
+        self.weight = _empty(rows, dim)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.weight)
+
+
 class _Output(nn.Module):
     """``LayerNorm(dense(x) + residual)``, named as in Hugging Face."""
 
     def __init__(self, d_in: int, d_out: int, eps: float) -> None:
         super().__init__()
-        self.dense = nn.Linear(d_in, d_out)
-        self.LayerNorm = nn.LayerNorm(d_out, eps=eps)  # noqa: N815 (Hugging Face's parameter name)
+        self.dense = _Dense(d_in, d_out)
+        self.LayerNorm = _Norm(d_out, eps)  # noqa: N815 (Hugging Face's parameter name)
 
     def forward(self, x: Tensor, residual: Tensor) -> Tensor:
         return self.LayerNorm(self.dense(x) + residual)
@@ -91,9 +132,9 @@ class _SelfAttention(nn.Module):
         super().__init__()
         d = spec.hidden_size
         self.heads = spec.num_attention_heads
-        self.query = nn.Linear(d, d)
-        self.key = nn.Linear(d, d)
-        self.value = nn.Linear(d, d)
+        self.query = _Dense(d, d)
+        self.key = _Dense(d, d)
+        self.value = _Dense(d, d)
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
         """``x: [B, T, D]``, ``key_mask: [B, 1, 1, T]`` bool (True = real token) -> ``[B, T, D]``."""
@@ -123,7 +164,7 @@ class _Attention(nn.Module):
 class _Intermediate(nn.Module):
     def __init__(self, spec: BertSpec) -> None:
         super().__init__()
-        self.dense = nn.Linear(spec.hidden_size, spec.intermediate_size)
+        self.dense = _Dense(spec.hidden_size, spec.intermediate_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gelu(self.dense(x))
@@ -151,10 +192,10 @@ class _Embeddings(nn.Module):
     def __init__(self, spec: BertSpec) -> None:
         super().__init__()
         d = spec.hidden_size
-        self.word_embeddings = nn.Embedding(spec.vocab_size, d)
-        self.position_embeddings = nn.Embedding(spec.max_position_embeddings, d)
-        self.token_type_embeddings = nn.Embedding(spec.type_vocab_size, d)
-        self.LayerNorm = nn.LayerNorm(d, eps=spec.layer_norm_eps)  # noqa: N815 (Hugging Face's parameter name)
+        self.word_embeddings = _Table(spec.vocab_size, d)
+        self.position_embeddings = _Table(spec.max_position_embeddings, d)
+        self.token_type_embeddings = _Table(spec.type_vocab_size, d)
+        self.LayerNorm = _Norm(d, spec.layer_norm_eps)  # noqa: N815 (Hugging Face's parameter name)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
@@ -180,10 +221,9 @@ class BertInfer(nn.Module):
 
     @classmethod
     def from_hf_state_dict(cls, spec: BertSpec, state: dict[str, Tensor]) -> BertInfer:
-        """The model of ``spec`` holding the tensors of ``state`` (see :meth:`load_hf_state_dict`); its
-        parameters are never randomly initialised first (built on the meta device, then assigned)."""
-        with torch.device("meta"):
-            model = cls(spec)
+        """The model of ``spec`` holding the tensors of ``state`` (see :meth:`load_hf_state_dict`) as its
+        parameters (assigned, not copied)."""
+        model = cls(spec)
         model.load_hf_state_dict(state, assign=True)
         return model
 
