@@ -137,6 +137,7 @@ class TextEncoder(Encoder):
         self.model_path = resolve_model(config.model)
         self._hf_model: Any = None
         self._hf_tokenizer: Any = None
+        self._load_lock = threading.Lock()  # two threads asking for ``model`` at once load it once
         self.sil_id: int | None = None
         # a plain local BERT runs without transformers (fast start-up); anything else, or the first use of
         # ``model`` / ``tokenizer`` (fine-tuning, attributions), loads transformers
@@ -162,21 +163,26 @@ class TextEncoder(Encoder):
         model = load_pretrained(transformers.AutoModel, self.model_path, "text model")
         model.eval()
         self.sil_id = add_sil_token(tokenizer, model, self.config.sil_init) if self.config.sil_token else None
-        self._hf_tokenizer, self._hf_model, self._lite = tokenizer, model, None
+        self._hf_tokenizer, self._lite = tokenizer, None
+        self._hf_model = model  # last: a thread that sees it also sees the tokenizer
+
+    def _transformers(self) -> tuple[Any, Any]:
+        """The ``transformers`` tokenizer and model, loaded on first use."""
+        if self._hf_model is None:
+            with self._load_lock:
+                if self._hf_model is None:
+                    self._load_transformers()
+        return self._hf_tokenizer, self._hf_model
 
     @property
     def model(self) -> Any:
         """The ``transformers`` model (loaded on first use; the encoder then runs it)."""
-        if self._hf_model is None:
-            self._load_transformers()
-        return self._hf_model
+        return self._transformers()[1]
 
     @property
     def tokenizer(self) -> Any:
         """The ``transformers`` tokenizer (loaded on first use, as :attr:`model`)."""
-        if self._hf_tokenizer is None:
-            self._load_transformers()
-        return self._hf_tokenizer
+        return self._transformers()[0]
 
     @classmethod
     def id_for(cls, config: EncoderConfig) -> str:
