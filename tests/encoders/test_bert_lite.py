@@ -122,6 +122,21 @@ def test_an_mlm_checkpoint_loads_without_its_head(tiny_bert_dir: Path, tmp_path:
     _assert_same(lite, out, None, TEXTS)
 
 
+def test_a_pytorch_bin_checkpoint_loads_without_unpickling_code(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """``pytorch_model.bin`` (older checkpoints) is read with ``torch.load(weights_only=True)``."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "bin"
+    shutil.copytree(tiny_bert_dir, out)
+    state = load_file(str(out / "model.safetensors"))
+    (out / "model.safetensors").unlink()
+    torch.save(state, out / "pytorch_model.bin")
+    lite = load_bert_lite(str(out), MAX_TOKENS, sil_token=True, sil_init="mean")
+    assert lite is not None
+    _assert_same(lite, out, "mean", TEXTS)
+
+
 def _edit_config(model_dir: Path, tmp_path: Path, **changes: Any) -> Path:
     copy = tmp_path / "edited"
     shutil.copytree(model_dir, copy)
