@@ -33,7 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "makiuchi2021.json"
-EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import console_main; console_main()"]
 NARROW = {"conv_dim": 256, "phone_conv_dim": 128, "dim_pre": 128, "decoder_lstm_dim": 256, "postnet_dim": 128}
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "quickstart_cli.json"
 README = ROOT / "README.md"
 START, END = "<!-- quickstart-table:start -->", "<!-- quickstart-table:end -->"
-EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import console_main; console_main()"]
 NAMES = {"audio": "audio (openSMILE LLDs)", "text_minilm": "text (MiniLM, sum of last 4 layers)"}
 ORDER = ("audio", "text_minilm", "ef_cs", "ef_pt", "ef_ws", "lf_pt")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "segments.json"
-EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import console_main; console_main()"]
 
 
 def make_recording(clips: list[Path], minutes: float, path: Path, seed: int = 0) -> float:

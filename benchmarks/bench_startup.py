@@ -42,7 +42,7 @@ import urllib.request
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "startup.json"
-EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import console_main; console_main()"]
 #: Set to 1, text encoders run through transformers instead of the transformers-free BERT path (A/B).
 FORCE_TRANSFORMERS_ENV = "EMOFUSE_TEXT_TRANSFORMERS"
 CLIP_TEXT = "I waited for the bus all morning and it never came"

@@ -6,10 +6,12 @@ inside its command functions so that ``emofuse --help`` is fast.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -118,5 +120,39 @@ def main() -> None:
         raise SystemExit(code)
 
 
-if __name__ == "__main__":
+def console_main() -> NoReturn:
+    """The ``emofuse`` command: :func:`main`, then :func:`end_process` once the command has finished (``main``
+    itself returns, for callers in the same process)."""
     main()
+    end_process(0)
+
+
+#: set to 1 for Python's full interpreter teardown at the end of a command (see :func:`end_process`)
+FULL_EXIT_ENV = "EMOFUSE_FULL_EXIT"
+
+
+def end_process(code: int) -> NoReturn:
+    """End a finished command's process as Python would, minus the module-by-module teardown.
+
+    Python's normal exit joins the non-daemon threads, runs the ``atexit`` handlers (multiprocessing's helpers,
+    temporary directories, logging), then frees every module and object one by one: 0.5-0.8 s on two cores once
+    torch is loaded, for a process whose results are already on disk. This does the first two, flushes the
+    standard streams and leaves with ``os._exit(code)``; ``EMOFUSE_FULL_EXIT=1`` keeps the full teardown.
+    """
+    if os.environ.get(FULL_EXIT_ENV) == "1":
+        raise SystemExit(code)
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    console_main()
