@@ -177,8 +177,32 @@ def test_opensmile_extracts_in_worker_processes_like_in_one(tmp_path, enc_corpus
     def not_here(*args, **kwargs):
         raise AssertionError("encoded in the parent process")
 
+    monkeypatch.setattr(extract, "PROCESSES_FROM_ITEMS", 4)  # a big job (here: 6 items >= 4) gets processes
     monkeypatch.setattr(extract, "_encode_and_store", not_here)
     k2 = extract_features(table, encoder, two, workers=2, batch_size=2, progress=False)
     assert k1 == k2 and two.temp_files() == []
     for key in set(k1.values()):
         np.testing.assert_array_equal(one.get(encoder.encoder_id, key), two.get(encoder.encoder_id, key))
+
+
+def test_a_small_opensmile_job_runs_in_threads_of_this_process(tmp_path, enc_corpus, monkeypatch):
+    """Below PROCESSES_FROM_ITEMS items, spawning workers costs more than it saves: threads encode them."""
+    pytest.importorskip("opensmile")
+    import emofuse.encoders.extract as extract
+
+    table = _spans_table(enc_corpus, 6)
+    encoder = build_encoder("opensmile.egemaps")
+    assert len(table) < extract.PROCESSES_FROM_ITEMS
+
+    pools = []
+    real_pool = extract._pool
+
+    def record_pool(encoder, store, workers, processes):
+        pools.append((workers, processes))
+        return real_pool(encoder, store, workers, processes)
+
+    monkeypatch.setattr(extract, "_pool", record_pool)
+    keys = extract_features(
+        table, encoder, FeatureStore(tmp_path / "s"), workers=2, batch_size=2, progress=False
+    )
+    assert len(set(keys.values())) == len(table)
