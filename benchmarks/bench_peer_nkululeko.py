@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peer_nkululeko.json"
-EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import main; main()"]
+EMOFUSE = [sys.executable, "-c", "from emofuse.cli.main import console_main; console_main()"]
 LABELS = ["angry", "happy", "neutral", "sad"]
 
 
