@@ -15,6 +15,16 @@ from collections.abc import Iterator, Mapping
 NATIVE_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+def available_cores() -> int:
+    """CPU cores this process may use: its affinity mask where the OS has one (``taskset``, a container's CPU
+    set), else every core. Every default that counts cores (grid workers, serve workers, decode windows,
+    extraction processes) reads this one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def worker_thread_env(threads: int, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment variables that give each worker process ``threads`` native threads (set before it starts).
 

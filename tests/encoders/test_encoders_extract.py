@@ -167,10 +167,11 @@ def test_opensmile_extracts_in_worker_processes_like_in_one(tmp_path, enc_corpus
     in-process path is never called) and the store holds what one worker writes."""
     pytest.importorskip("opensmile")
     import emofuse.encoders.extract as extract
+    from emofuse.threads import available_cores
 
     table = _spans_table(enc_corpus, 6)
     encoder = build_encoder("opensmile.egemaps")
-    assert extract.default_workers(encoder) == (os.cpu_count() or 1)
+    assert extract.default_workers(encoder) == available_cores()
     one, two = FeatureStore(tmp_path / "one"), FeatureStore(tmp_path / "two")
     k1 = extract_features(table, encoder, one, workers=1, batch_size=2, progress=False)
 

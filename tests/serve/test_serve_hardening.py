@@ -372,7 +372,6 @@ def test_serve_with_two_workers_runs_one_front_and_two_single_thread_workers(
     """`emofuse serve --workers 2` on 2 cores: one uvicorn process (no uvicorn workers) in front of a pool of 2
     worker processes with 1 torch thread each, admitting 2 x --threads recordings at once; the pool is shut
     down when the server stops. (The workers themselves: tests/serve/test_serve_process_pool.py.)"""
-    import os
 
     import uvicorn
     from typer.testing import CliRunner
@@ -388,7 +387,7 @@ def test_serve_with_two_workers_runs_one_front_and_two_single_thread_workers(
     monkeypatch.setattr(ProcessPool, "start", fake_start)
     monkeypatch.setattr(ProcessPool, "shutdown", lambda self: seen.update(shut_down=self))
     monkeypatch.setattr(uvicorn, "run", lambda served, **k: seen.update(k, app=served))
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr("emofuse.cli.serve.available_cores", lambda: 2)  # the cores this process may use
     result = CliRunner().invoke(
         app, ["serve", "--model", str(package_dir), "--workers", "2", "--threads", "2", "--queue-size", "3"]
     )

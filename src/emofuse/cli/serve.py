@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from emofuse.threads import available_cores
+
 
 def is_loopback(host: str) -> bool:
     """Whether binding ``host`` exposes the service to this machine only."""
@@ -129,7 +131,7 @@ def serve(
             f"--host {host} exposes the service beyond this machine: give --api-key-file FILE (clients send the "
             "key in X-API-Key), or pass --insecure to serve without one"
         )
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     settings = ServeSettings(
         model=str(model),
         asr_backend=asr_backend,

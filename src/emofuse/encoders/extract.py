@@ -28,6 +28,7 @@ from emofuse.encoders.base import Encoder
 from emofuse.encoders.store import FeatureStore
 from emofuse.errors import ConfigError
 from emofuse.hashing import audio_key, text_key
+from emofuse.threads import available_cores
 
 
 def _span(value: Any) -> float | None:
@@ -95,7 +96,7 @@ def default_workers(encoder: Encoder) -> int:
     """Workers :func:`extract_features` should use for ``encoder`` when the user did not say: a process per core
     for an encoder with ``parallel_processes`` (openSMILE), else 1 (threads of the torch encoders fight over
     small machines' cores; see the benchmark)."""
-    return max(1, os.cpu_count() or 1) if getattr(encoder, "parallel_processes", False) else 1
+    return available_cores() if getattr(encoder, "parallel_processes", False) else 1
 
 
 def extract_features(

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emofuse.errors import ConfigError, EmofuseError
-from emofuse.threads import child_thread_env
+from emofuse.threads import available_cores, child_thread_env
 from emofuse.train.epochs import GridProgress, grid_budgets
 
 JobKey = tuple[str, int, int]  # (system, seed, fold_index)
@@ -69,14 +69,6 @@ def grid_jobs(specs: Sequence[Any]) -> list[GridJob]:
         needs = tuple((str(s), spec.seed, spec.fold_index) for s in sources)
         out.append(GridJob(recipe.name, spec.seed, spec.fold_index, spec.fold.name, needs))
     return out
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def default_workers(n_jobs: int, threads: int = 1, gpus: int = 0) -> int:

@@ -9,11 +9,11 @@ packaged model and read back by :class:`emofuse.serve.Predictor`, so a model pre
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emofuse.threads import available_cores
 from emofuse.transcribe.silence import DEFAULT_THRESHOLD_S, DEFAULT_VAD
 
 if TYPE_CHECKING:
@@ -125,8 +125,4 @@ __all__ = ["Backend", "SilenceConfig", "TextSource"]
 
 def corpus_decode_workers(max_workers: int = 4) -> int:
     """Packed windows decoded at once when a corpus is transcribed: one per core this process may use, 1 to 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(max_workers, cores))
+    return max(1, min(max_workers, available_cores()))

@@ -17,6 +17,7 @@ import numpy as np
 
 from emofuse.errors import ConfigError, ModelLoadError, TranscriptionError
 from emofuse.hashing import config_hash
+from emofuse.threads import available_cores
 from emofuse.transcribe.base import (
     MODEL_SAMPLE_RATE_HZ,
     clean_words,
@@ -158,7 +159,7 @@ class FasterWhisperTranscriber:
     def _model(self) -> Any:
         threads = self.cpu_threads
         if threads == 0 and self.decode_workers > 1:
-            threads = max(1, (os.cpu_count() or 1) // self.decode_workers)
+            threads = max(1, available_cores() // self.decode_workers)
         return load_whisper_model(self.model, self.device, self.compute_type, threads, self.decode_workers)
 
     def _packs(self) -> bool:
