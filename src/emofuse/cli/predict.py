@@ -32,13 +32,15 @@ def collect_audio_files(inputs: list[Path]) -> list[Path]:
 def _styled_transcript(text_with_sil: str) -> Any:
     from rich.text import Text
 
+    from emofuse.transcribe.silence import SIL_TOKEN
+
     out = Text()
     if not text_with_sil.strip():
         out.append("(no words heard)", style="dim italic")
         return out
-    for i, part in enumerate(text_with_sil.split("[SIL]")):
+    for i, part in enumerate(text_with_sil.split(SIL_TOKEN)):
         if i:
-            out.append("[SIL]", style="bold yellow")
+            out.append(SIL_TOKEN, style="bold yellow")
         out.append(part)
     return out
 

@@ -59,8 +59,8 @@ from pydantic import Field, model_validator
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.errors import ConfigError
 from emofuse.hashing import config_hash
+from emofuse.transcribe.silence import SIL_TOKEN
 
-SIL_TOKEN = "[SIL]"
 GLOVE_URL = "http://nlp.stanford.edu/data/glove.42B.300d.zip"
 _TOKEN_RE = re.compile(r"\[sil\]|n't\b|'(?:s|re|ll|ve|m|d)\b|[^\W_]+?(?=n't\b)|\w+|[^\w\s]", re.IGNORECASE)
 _FINGERPRINT_BYTES = 1 << 20

@@ -53,8 +53,8 @@ from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.encoders.base import Encoder, EncoderConfig
 from emofuse.encoders.hf import fingerprinted_id, load_pretrained, resolve_model
 from emofuse.errors import ConfigError
+from emofuse.transcribe.silence import SIL_TOKEN
 
-SIL_TOKEN = "[SIL]"
 _SIL_RE = re.compile(r"\[sil\]", re.IGNORECASE)
 
 

@@ -23,10 +23,9 @@ import numpy as np
 
 from emofuse.explain.attributions import HIGH_ATTRIBUTION
 from emofuse.explain.intersection import ExplainError
+from emofuse.transcribe.silence import SIL_TOKEN
 
 __all__ = ["SIL_TOKEN", "TokenAttributions", "text_token_attributions"]
-
-SIL_TOKEN = "[SIL]"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from emofuse.explain.intersection import ExplainError
+from emofuse.transcribe.silence import SIL_TOKEN
 
 __all__ = ["BranchAttributions", "branch_attributions", "frame_tokens", "plot_token_attributions"]
 
@@ -133,7 +134,7 @@ def frame_tokens(encoder: Any, text: str, n_frames: int) -> list[str] | None:
     config = getattr(encoder, "config", None)
     if getattr(config, "special_tokens", "keep") == "drop":
         tokenizer = getattr(encoder, "tokenizer", None)
-        special = set(getattr(tokenizer, "all_special_tokens", [])) - {"[SIL]"}
+        special = set(getattr(tokenizer, "all_special_tokens", [])) - {SIL_TOKEN}
         content = [t for t in tokens if t not in special]
         tokens = content if content else tokens[:1]
     return tokens if len(tokens) == n_frames else None
