@@ -15,6 +15,9 @@ def late():
     time.sleep(0.3)
     sys.stdout.write("thread done\\n")
 threading.Thread(target=late).start()  # not a daemon: Python's exit waits for it
+from concurrent.futures import ThreadPoolExecutor
+pool = ThreadPoolExecutor(1)  # never shut down: Python's exit tells its idle thread to stop
+pool.submit(lambda: None).result()
 sys.stdout.write("buffered before\\n")  # a pipe: block-buffered, no flush
 sys.argv = ["emofuse", *sys.argv[1:]]
 from emofuse.cli.main import console_main

@@ -134,7 +134,7 @@ FULL_EXIT_ENV = "EMOFUSE_FULL_EXIT"
 def end_process(code: int) -> NoReturn:
     """End a finished command's process as Python would, minus the module-by-module teardown.
 
-    Python's normal exit joins the non-daemon threads, runs the ``atexit`` handlers (multiprocessing's helpers,
+    Python's normal exit stops idle thread pools and joins the non-daemon threads, runs the ``atexit`` handlers (multiprocessing's helpers,
     temporary directories, logging), then frees every module and object one by one: 0.5-0.8 s on two cores once
     torch is loaded, for a process whose results are already on disk. This does the first two, flushes the
     standard streams and leaves with ``os._exit(code)``; ``EMOFUSE_FULL_EXIT=1`` keeps the full teardown.
@@ -144,9 +144,14 @@ def end_process(code: int) -> NoReturn:
     import atexit
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # what the interpreter's exit does first: tell thread pools to stop, then join every non-daemon thread
+    python_shutdown = getattr(threading, "_shutdown", None)
+    if callable(python_shutdown) and threading.current_thread() is threading.main_thread():
+        python_shutdown()
+    else:  # pragma: no cover - an interpreter without it
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
