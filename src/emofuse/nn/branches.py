@@ -286,6 +286,14 @@ class CNNTextBranch(Conv1dBranch):
         )
 
 
+def _dense_out(in_dim: int, out_dim: int | None, activation: Activation) -> tuple[nn.Module, int]:
+    """The recurrent branches' output layer: ``(Linear + activation, out_dim)``, or ``(Identity, in_dim)`` when
+    ``out_dim`` is 0/None (the pooled vector is the embedding)."""
+    if out_dim:
+        return nn.Sequential(nn.Linear(in_dim, out_dim), make_activation(activation)), out_dim
+    return nn.Identity(), in_dim
+
+
 class GRUAttentionBranch(nn.Module):
     """kumar2021 speech branch (Sec. 2.1.1, Eqs. 1-4): GRU over frames, attention pooling, dense layer.
 
@@ -312,12 +320,7 @@ class GRUAttentionBranch(nn.Module):
         frame_dim = hidden * (2 if bidirectional else 1)
         self.pool = Pooling("attention", frame_dim, attention_dim)
         self.dropout = nn.Dropout(dropout)
-        if out_dim:
-            self.dense: nn.Module = nn.Sequential(nn.Linear(frame_dim, out_dim), make_activation(activation))
-            self._out_dim = out_dim
-        else:
-            self.dense = nn.Identity()
-            self._out_dim = frame_dim
+        self.dense, self._out_dim = _dense_out(frame_dim, out_dim, activation)
 
     @property
     def out_dim(self) -> int:
@@ -359,12 +362,7 @@ class LSTMBranch(nn.Module):
         )
         state_dim = hidden * (2 if bidirectional else 1)
         self.dropout = nn.Dropout(dropout)
-        self.dense: nn.Module = (
-            nn.Sequential(nn.Linear(state_dim, out_dim), make_activation(activation))
-            if out_dim
-            else nn.Identity()
-        )
-        self._out_dim = out_dim or state_dim
+        self.dense, self._out_dim = _dense_out(state_dim, out_dim, activation)
 
     @property
     def out_dim(self) -> int:
