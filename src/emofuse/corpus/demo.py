@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from emofuse.audio import SAMPLE_RATE_HZ
-from emofuse.corpus.table import make_table, read_table, write_table
+from emofuse.corpus.table import COLUMNS, make_table, read_table, write_table
 from emofuse.errors import CorpusError
 from emofuse.hashing import config_hash
 from emofuse.io import atomic_write_json, atomic_write_text, read_json
@@ -357,18 +357,7 @@ def make_demo_corpus(
 
 
 #: Columns of a planned utterance that go into the demo corpus's table (beside ``audio_path`` and ``split``).
-DEMO_COLUMNS = (
-    "utterance_id",
-    "speaker",
-    "gender",
-    "session",
-    "script",
-    "transcript",
-    "label",
-    "arousal",
-    "valence",
-    "dominance",
-)
+DEMO_COLUMNS = tuple(c for c in COLUMNS if c not in ("audio_path", "start_s", "end_s", "split", "corpus"))
 
 
 def build_spoken_corpus(

@@ -33,6 +33,7 @@ import numpy as np
 
 from emofuse.audio import SAMPLE_RATE_HZ
 from emofuse.corpus.demo import (
+    DEMO_COLUMNS,
     FRAMES,
     PLAIN_FRAMES,
     SHARED_WORDS,
@@ -174,17 +175,7 @@ def make_pause_demo_corpus(
 
 
 #: Columns of a planned utterance that go into the pause demo's table (beside ``audio_path`` and ``split``).
-PAUSE_DEMO_COLUMNS = (
-    "utterance_id",
-    "speaker",
-    "gender",
-    "session",
-    "transcript",
-    "label",
-    "arousal",
-    "valence",
-    "dominance",
-)
+PAUSE_DEMO_COLUMNS = tuple(c for c in DEMO_COLUMNS if c != "script")  # its sentences have no script
 
 
 def _speak(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
