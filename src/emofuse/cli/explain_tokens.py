@@ -31,6 +31,8 @@ from typing import Any
 
 import typer
 
+from emofuse.cli.options import allow_model_option
+
 
 @contextlib.contextmanager
 def package_of(path: Path, allow_models: list[str]) -> Iterator[Any]:
@@ -187,11 +189,7 @@ def tokens(
         None, "--target", help="Class (or A/V/D dimension) to explain; default: the predicted class."
     ),
     n_steps: int = typer.Option(64, "--steps", min=2, help="Integrated-gradients steps."),
-    allow_model: list[str] = typer.Option(
-        [],
-        "--allow-model",
-        help="A model id or folder the package may load (repeatable; trusted packages only).",
-    ),
+    allow_model: list[str] = allow_model_option(),
 ) -> None:
     """Integrated-gradients attributions of the prediction over the transcript's tokens, [SIL] included."""
     import numpy as np
@@ -285,9 +283,7 @@ def silence(
         [], "--edge", help="Inner bin edge instead of quantile bins (repeatable; the paper: --edge 0.18)."
     ),
     n_steps: int = typer.Option(32, "--steps", min=2, help="Integrated-gradients steps."),
-    allow_model: list[str] = typer.Option(
-        [], "--allow-model", help="A model id or folder the package may load."
-    ),
+    allow_model: list[str] = allow_model_option(),
     reference_run: Path | None = typer.Option(
         None,
         "--reference-run",

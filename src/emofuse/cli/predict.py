@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from emofuse.cli.options import allow_model_option
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".caf", ".w64")
 
 
@@ -122,12 +124,7 @@ def predict(
     json_lines: bool = typer.Option(
         False, "--json", help="Print one JSON object per recording (JSON lines)."
     ),
-    allow_model: list[str] = typer.Option(
-        [],
-        "--allow-model",
-        help="A model id or folder the package may load beyond emofuse's offline models and its own files "
-        "(repeatable; only for packages you trust).",
-    ),
+    allow_model: list[str] = allow_model_option(),
     segments: bool = typer.Option(
         False,
         "--segments",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from emofuse.cli.options import allow_model_option
 from emofuse.threads import available_cores
 
 
@@ -91,12 +92,7 @@ def serve(
     warmup: bool = typer.Option(
         True, "--warmup/--no-warmup", help="Run the pipeline once before taking requests."
     ),
-    allow_model: list[str] = typer.Option(
-        [],
-        "--allow-model",
-        help="A model id or folder the package may load beyond emofuse's offline models and its own files "
-        "(repeatable; only for packages you trust).",
-    ),
+    allow_model: list[str] = allow_model_option(),
 ) -> None:
     """Serve a model: POST /predict, GET /health, the API docs at /docs and a web page at /.
 
