@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,35 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("EMOFUSE_CACHE_DIR", tempfile.mkdtemp(prefix="emofuse-test-cache-"))
 
 requires_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+
+
+@pytest.fixture
+def emofuse_cli(capsys: pytest.CaptureFixture[str]) -> Callable[[list[str]], tuple[int, str]]:
+    """Run the ``emofuse`` CLI in this process as a user would: ``emofuse_cli(argv) -> (exit code, stderr)``.
+
+    An exception that escapes the CLI's error boundary (what a user would see as a traceback) comes back as exit
+    code 1 with the traceback appended to stderr, so a test can show it.
+    """
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        import traceback
+
+        from emofuse.cli.main import main
+
+        old = sys.argv
+        sys.argv = ["emofuse", *argv]
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception as exc:
+            return 1, capsys.readouterr().err + "".join(traceback.format_exception(exc))
+        finally:
+            sys.argv = old
+        return code, capsys.readouterr().err
+
+    return run
 
 
 @pytest.fixture

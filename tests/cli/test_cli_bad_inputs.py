@@ -6,10 +6,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,25 +51,6 @@ class Case:
 
     build: Callable[[Path, pytest.MonkeyPatch], tuple[list[str], list[str]]]
     outputs: tuple[str, ...] = ()  # files (relative to tmp) pre-filled with SENTINEL that must survive
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from emofuse.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["emofuse", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception as exc:  # escaped the CLI's error boundary: what a user sees as a traceback
-        import traceback
-
-        return 1, capsys.readouterr().err + "".join(traceback.format_exception(exc))
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -429,14 +410,18 @@ def _leftover_temp_files(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_one_clear_line_and_exit_2(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    emofuse_cli: Any,
 ) -> None:
     case = CASES[name]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMOFUSE_CACHE_DIR", str(tmp_path / "cache"))
     argv, names = case.build(tmp_path, monkeypatch)
     capsys.readouterr()
-    code, err = _run(argv, capsys)
+    code, err = emofuse_cli(argv)
     flat = " ".join(err.split())
     outcome = "silent accept" if code == 0 else "traceback" if "Traceback" in err else f"exit {code}"
     assert code == 2 and "Traceback" not in err, f"{name}: {outcome}: {err[-2000:]}"
@@ -448,13 +433,13 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     assert not _leftover_temp_files(tmp_path), f"{name}: half-written files left behind"
 
 
-def test_debug_prints_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_debug_prints_the_traceback(tmp_path: Path, emofuse_cli: Any) -> None:
     (tmp_path / "m.csv").write_bytes(b"")
-    code, err = _run(["--debug", "corpus", "inspect", "manifest", str(tmp_path / "m.csv")], capsys)
+    code, err = emofuse_cli(["--debug", "corpus", "inspect", "manifest", str(tmp_path / "m.csv")])
     assert code == 2 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("error:")
 
 
-def test_skip_missing_lists_truncated_audio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_skip_missing_lists_truncated_audio(tmp_path: Path, emofuse_cli: Any) -> None:
     rows = _good_rows(tmp_path)
     data = (tmp_path / "u4.wav").read_bytes()
     (tmp_path / "u4.wav").write_bytes(data[: len(data) // 2])
@@ -468,19 +453,19 @@ def test_skip_missing_lists_truncated_audio(tmp_path: Path, capsys: pytest.Captu
         str(out),
         "--skip-missing",
     ]
-    code, _ = _run(argv, capsys)
+    code, _ = emofuse_cli(argv)
     assert code == 0
     ids = [json.loads(line)["utterance_id"] for line in out.read_text().splitlines()]
     assert "u4" not in ids and len(ids) == 7
 
 
 def test_a_file_name_that_is_not_utf8_is_read_and_shown_escaped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emofuse_cli: Any
 ) -> None:
     argv, _ = non_utf8_name(tmp_path, monkeypatch)
-    code, _ = _run(argv, capsys)
+    code, _ = emofuse_cli(argv)
     assert code == 0
     out = tmp_path / "t.jsonl"
-    code, err = _run(["corpus", "export", "manifest", argv[-1], "--out", str(out)], capsys)
+    code, err = emofuse_cli(["corpus", "export", "manifest", argv[-1], "--out", str(out)])
     assert code == 0, err
     assert len(out.read_text(encoding="utf-8").splitlines()) == 8

@@ -5,8 +5,8 @@ head starts tied to the input embeddings, a killed run resumes from its last epo
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,24 +111,7 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path, tiny_bert_dir: Path
     assert stage["best_epoch"] == int(np.argmin(stage["val_loss"])) + 1
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from emofuse.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["emofuse", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code) if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
-
-
-def test_cli_adapts_and_bad_input_is_one_line(
-    tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_adapts_and_bad_input_is_one_line(tmp_path: Path, tiny_bert_dir: Path, emofuse_cli: Any) -> None:
     table = tmp_path / "transcripts.jsonl"
     pd.DataFrame({"utterance_id": [f"u{i}" for i in range(len(TARGET))], "text_with_sil": TARGET}).to_json(
         table, orient="records", lines=True
@@ -141,10 +124,10 @@ def test_cli_adapts_and_bad_input_is_one_line(
         ([str(table), "--out", str(tmp_path)], "exists"),
     ]
     for args, name in cases:
-        code, err = _cli(["adapt-text", *args, "--model", str(tiny_bert_dir)], capsys)
+        code, err = emofuse_cli(["adapt-text", *args, "--model", str(tiny_bert_dir)])
         assert code == 2, err
         assert name in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
-    code, err = _cli(["adapt-text", str(table), "--out", str(out), "--model", str(tiny_bert_dir),
-                      "--epochs", "1", "--no-progress"], capsys)  # fmt: skip
+    code, err = emofuse_cli(["adapt-text", str(table), "--out", str(out), "--model", str(tiny_bert_dir),
+                      "--epochs", "1", "--no-progress"])  # fmt: skip
     assert code == 0, err
     assert "best epoch 1" in err and (out / "config.json").is_file()
