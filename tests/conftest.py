@@ -54,6 +54,43 @@ def emofuse_cli(capsys: pytest.CaptureFixture[str]) -> Callable[[list[str]], tup
 
 
 @pytest.fixture
+def write_text_run() -> Callable[[Path, dict], Path]:
+    """``write_text_run(run_dir, encoder_spec) -> run_dir``: a finished run directory (seeded, untrained head, two
+    classes) whose one branch reads the given transcript through that text encoder (for package tests)."""
+
+    def write(run_dir: Path, spec: dict) -> Path:
+        import torch
+
+        from emofuse.encoders import build_encoder
+        from emofuse.train.model import ModelConfig, build_model
+        from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
+        from emofuse.transcribe.source import TextSource
+
+        encoder = build_encoder(spec)
+        model_config = ModelConfig.model_validate(
+            {"branches": {"text": {"type": "mean_max", "params": {"proj_dim": 8}}}, "fusion": "none"}
+        )
+        torch.manual_seed(0)
+        network = build_model(model_config, {"text": encoder.dim}, 2, task="classes")
+        config = RunConfig(
+            model=model_config,
+            input_dims={"text": encoder.dim},
+            task="classes",
+            labels=["happy", "sad"],
+            branches={"text": BranchRecord(encoder=spec, encoder_id=encoder.encoder_id, input="transcript")},
+            text_source=TextSource(),
+            recipe={"name": run_dir.parent.parent.name},
+            system=run_dir.parent.parent.name,
+            seed=0,
+            fold="f",
+        )
+        RunDir(run_dir).write(config, network.state_dict(), config_hash="text-run-test")
+        return run_dir
+
+    return write
+
+
+@pytest.fixture
 def speech_wav(tmp_path: Path) -> Path:
     """A short real utterance at 16 kHz."""
     if not espeak_available():

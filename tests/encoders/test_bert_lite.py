@@ -268,35 +268,13 @@ print(sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy))
 """
 
 
-def test_predict_of_a_bert_package_never_imports_transformers(tiny_bert: Path, tmp_path: Path) -> None:
-    import torch
-
+def test_predict_of_a_bert_package_never_imports_transformers(
+    tiny_bert: Path, tmp_path: Path, write_text_run: Any
+) -> None:
     from emofuse.serve.package import export_from_run
-    from emofuse.train.model import ModelConfig, build_model
-    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
-    from emofuse.transcribe.source import TextSource
 
     spec = {"kind": "text", "model": str(tiny_bert), "sil_token": True, "layers": "last"}
-    encoder = build_encoder(spec)
-    model_config = ModelConfig.model_validate(
-        {"branches": {"text": {"type": "mean_max", "params": {"proj_dim": 4}}}, "fusion": "none"}
-    )
-    torch.manual_seed(0)
-    network = build_model(model_config, {"text": encoder.dim}, 2, task="classes")
-    config = RunConfig(
-        model=model_config,
-        input_dims={"text": encoder.dim},
-        task="classes",
-        labels=["happy", "sad"],
-        branches={"text": BranchRecord(encoder=spec, encoder_id=encoder.encoder_id, input="transcript")},
-        text_source=TextSource(),
-        recipe={"name": "bert"},
-        system="bert",
-        seed=0,
-        fold="f",
-    )
-    run = tmp_path / "run" / "bert" / "seed0" / "fold0"
-    RunDir(run).write(config, network.state_dict(), config_hash="bert-lite-test")
+    run = write_text_run(tmp_path / "run" / "bert" / "seed0" / "fold0", spec)
     package = export_from_run(run, tmp_path / "package")
     done = subprocess.run(
         [sys.executable, "-c", PREDICT_WITHOUT_TRANSFORMERS, str(package)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,37 +38,6 @@ def _adapted_spec(tiny_bert: Path) -> dict:
     return dict(recipe.features["text"].encoder)
 
 
-def _write_run(run_dir: Path, spec: dict) -> Path:
-    """A finished run directory (untrained head, seeded) whose one branch reads the given transcript."""
-    import torch
-
-    from emofuse.encoders import build_encoder
-    from emofuse.train.model import ModelConfig, build_model
-    from emofuse.train.rundir import BranchRecord, RunConfig, RunDir
-    from emofuse.transcribe.source import TextSource
-
-    encoder = build_encoder(spec)
-    model_config = ModelConfig.model_validate(
-        {"branches": {"text": {"type": "mean_max", "params": {"proj_dim": 8}}}, "fusion": "none"}
-    )
-    torch.manual_seed(0)
-    network = build_model(model_config, {"text": encoder.dim}, 2, task="classes")
-    config = RunConfig(
-        model=model_config,
-        input_dims={"text": encoder.dim},
-        task="classes",
-        labels=["happy", "sad"],
-        branches={"text": BranchRecord(encoder=spec, encoder_id=encoder.encoder_id, input="transcript")},
-        text_source=TextSource(),
-        recipe={"name": "bert_sil_ccc"},
-        system="bert_sil_ccc",
-        seed=0,
-        fold="f",
-    )
-    RunDir(run_dir).write(config, network.state_dict(), config_hash="bundled-test")
-    return run_dir
-
-
 def _probabilities(package: Path) -> dict[str, float]:
     from emofuse.serve.predictor import Predictor
 
@@ -77,7 +47,7 @@ def _probabilities(package: Path) -> dict[str, float]:
 
 
 def test_the_package_carries_the_adapted_model(
-    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_text_run: Any
 ) -> None:
     from emofuse.serve.package import export_from_run, load_model
 
@@ -85,7 +55,7 @@ def test_the_package_carries_the_adapted_model(
     spec = _adapted_spec(tiny_bert)
     adapted = Path(spec["model"])
     assert adapted.parent == tmp_path / "cache" / "adapted_text"
-    run = _write_run(tmp_path / "run" / "bert_sil_ccc" / "seed0" / "fold0", spec)
+    run = write_text_run(tmp_path / "run" / "bert_sil_ccc" / "seed0" / "fold0", spec)
     package = export_from_run(run, tmp_path / "package")
 
     config = json.loads((package / "config.json").read_text())
