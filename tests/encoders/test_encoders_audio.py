@@ -70,13 +70,27 @@ def test_opensmile_pepino_lld_32ms_frames(speech):
     assert len(voiced) > 0.2 * len(f0) and 60 < np.median(voiced) < 300  # plausible pitch in Hz
     assert np.all(np.isfinite(x))
     assert enc.encoder_id != build_encoder("opensmile.pepino_lld").encoder_id
+    opensmile = pytest.importorskip("opensmile")
+    from emofuse.encoders.opensmile_enc import PEPINO_32MS_CONFIG
+
+    frame = opensmile.Smile(feature_set=str(PEPINO_32MS_CONFIG), feature_level="lld").process_signal(
+        speech, 16_000
+    )
+    np.testing.assert_array_equal(
+        x, np.nan_to_num(frame[list(PEPINO_32MS_LLDS)].to_numpy().astype(np.float32))
+    )
 
 
 def test_opensmile_functionals(speech):
-    pytest.importorskip("opensmile")
+    opensmile = pytest.importorskip("opensmile")
     eg = build_encoder("opensmile.egemaps")
     v = eg.encode(speech)
     assert v.shape == (88,) and eg.output == "pooled"
+    smile = opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
+    expected = smile.process_signal(speech, 16_000).to_numpy()[0].astype(np.float32)
+    np.testing.assert_array_equal(v, np.nan_to_num(expected))  # the encoder's array path, same values
     assert eg.feature_names[0].startswith("F0semitoneFrom27.5Hz")
     assert build_encoder("opensmile.compare").encode(speech).shape == (6373,)
     with pytest.raises(AudioError, match="reads audio"):

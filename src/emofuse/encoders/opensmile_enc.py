@@ -152,7 +152,7 @@ class OpenSmileConfig(EncoderConfig):
 
 
 class OpenSmileEncoder(Encoder):
-    """openSMILE through opensmile-python's ``Smile.process_signal``.
+    """openSMILE through opensmile-python's ``Smile``.
 
     Output: ``[T, 36]`` frames at 10 ms (``pepino_lld``), ``[T, 18]`` (``pepino_lld_32ms``), ``[88]``
     (``egemaps``) or ``[6373]`` (``compare``).
@@ -217,13 +217,20 @@ class OpenSmileEncoder(Encoder):
         return list(self._smiles[0].feature_names)
 
     def _encode(self, item: np.ndarray | str) -> np.ndarray:
-        """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]``, ``[T, 18]`` or ``[D]`` float32."""
+        """Waveform ``[N]`` float32 at 16 kHz -> ``[T, 36]``, ``[T, 18]`` or ``[D]`` float32.
+
+        Calls the ``Smile`` object itself (``[channels, features, frames]`` as a NumPy array): the same values
+        as ``process_signal`` without building its pandas frame and time index.
+        """
         wave = np.asarray(item, dtype=np.float32)
-        if self.config.feature_set == "pepino_lld":
-            frames = self._smiles[0].process_signal(wave, self.sample_rate_hz)[list(PEPINO_LLD_COLUMNS)]
-            return np.nan_to_num(frames.to_numpy().astype(np.float32))
-        if self.config.feature_set == "pepino_lld_32ms":
-            frames = self._smiles[0].process_signal(wave, self.sample_rate_hz)[list(PEPINO_32MS_LLDS)]
-            return np.nan_to_num(frames.to_numpy().astype(np.float32))
-        out = self._smiles[0].process_signal(wave, self.sample_rate_hz).to_numpy()[0]
-        return np.nan_to_num(out.astype(np.float32))
+        smile = self._smiles[0]
+        values = smile(wave, self.sample_rate_hz)[0]  # [features, frames]
+        if self.config.feature_set in _FRAME_SETS:
+            return np.nan_to_num(values[self._columns(smile)].T.astype(np.float32))  # [frames, selected]
+        return np.nan_to_num(values[:, 0].astype(np.float32))
+
+    def _columns(self, smile: Any) -> list[int]:
+        """Positions of the frame set's columns among ``smile``'s outputs."""
+        wanted = PEPINO_LLD_COLUMNS if self.config.feature_set == "pepino_lld" else PEPINO_32MS_LLDS
+        names = list(smile.feature_names)
+        return [names.index(name) for name in wanted]
