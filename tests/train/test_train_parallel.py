@@ -270,3 +270,51 @@ def test_prefetch_imports_a_module_in_the_background_and_survives_a_missing_one(
 
     prefetch_modules("emofuse_no_such_module", "emofuse.evaluate.report").join(timeout=60)
     assert "emofuse.evaluate.report" in sys.modules
+
+
+_MARKER_MODULE = """
+import atexit, pathlib
+atexit.register(lambda: pathlib.Path({marker!r}).write_text("torn down"))
+"""
+
+_SERVER_SCRIPT = """
+import multiprocessing
+from multiprocessing import forkserver
+ctx = multiprocessing.get_context("forkserver")
+ctx.set_forkserver_preload({preload!r})
+forkserver.ensure_running()
+print(forkserver._forkserver._forkserver_pid, flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    "forkserver" not in __import__("multiprocessing").get_all_start_methods(), reason="no forkserver"
+)
+@pytest.mark.parametrize("quick_exit", [True, False])
+def test_worker_server_leaves_without_teardown(tmp_path, quick_exit):
+    """With emofuse.train.server_exit preloaded, the worker server leaves with os._exit once its parent is gone:
+    an exit handler registered before it (as torch's and Lightning's teardown is) never runs. Without it, it does
+    (the control that shows this test can fail)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    marker = tmp_path / "marker.txt"
+    helpers = tmp_path / "helpers"
+    helpers.mkdir()
+    (helpers / "emofuse_test_exit_marker.py").write_text(_MARKER_MODULE.format(marker=str(marker)))
+    preload = ["emofuse_test_exit_marker", *(["emofuse.train.server_exit"] if quick_exit else [])]
+    script = _SERVER_SCRIPT.format(preload=preload)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(helpers), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    server = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 60
+    while psutil.pid_exists(server) and psutil.Process(server).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the worker server outlived its parent by a minute"
+        time.sleep(0.05)
+    assert marker.exists() is not quick_exit

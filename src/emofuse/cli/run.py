@@ -181,6 +181,9 @@ def run(
     if finished is not None:
         _print_finished(console, out, finished)
         return
+    from emofuse.train.parallel import start_server_for
+
+    start_server_for(loaded, workers, threads)  # the workers' imports overlap everything that follows
     from emofuse.corpus.table import read_table
     from emofuse.encoders import FeatureStore
     from emofuse.train._nn_adapter import check_model_config

@@ -187,12 +187,23 @@ def _run_job(job: GridJob) -> dict[str, Any]:
     return run_one(spec, _STATE["cache"])
 
 
+#: what the worker server imports once, so that no worker imports it again: torch, Lightning, the run code,
+#: the metrics every run ends with (scikit-learn, SciPy), and the server's own quick exit
+SERVER_PRELOAD = (
+    "torch",
+    "lightning",
+    "emofuse.train.steps",
+    "emofuse.train.fit",
+    "emofuse.evaluate.metrics",
+    "emofuse.train.server_exit",
+)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        # the server imports torch and Lightning once; every worker forks from that clean process
-        ctx.set_forkserver_preload(["torch", "lightning", "emofuse.train.steps"])
+        ctx.set_forkserver_preload(list(SERVER_PRELOAD))
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -210,6 +221,18 @@ def start_worker_server(threads: int = 1) -> None:
 
         with child_thread_env(threads):
             forkserver.ensure_running()
+
+
+def start_server_for(recipes: Sequence[Any], workers: int, threads: int | None = None) -> None:
+    """Start the worker server (:func:`start_worker_server`) when a grid of ``recipes`` will train in parallel:
+    ``workers`` > 1, or 0 (as many as the cores call for) where :func:`grid_workers` gives more than one.
+
+    Callers start it as early as they know they will train, so that its imports overlap their own work.
+    """
+    if workers == 1:
+        return
+    if (workers or grid_workers(recipes, threads or 1)) > 1:
+        start_worker_server(threads or 1)
 
 
 def prefetch_modules(*names: str) -> threading.Thread:

@@ -234,17 +234,15 @@ def _checked_systems(
 
     With ``workers`` > 1 it also starts the grid's worker server, so that its imports overlap what follows.
     """
+    listed = [recipes] if isinstance(recipes, Recipe) else list(recipes)
     if workers != 1:  # first, so that the workers' imports overlap the checks, folds and feature extraction
-        from emofuse.train.parallel import check_grid_placement, grid_workers, start_worker_server
+        from emofuse.train.parallel import start_server_for
 
-        listed = [recipes] if isinstance(recipes, Recipe) else list(recipes)
-        workers = workers or grid_workers(
-            listed, torch_threads or 1
-        )  # 0: the grid's size does not matter yet
-        if workers > 1:
-            start_worker_server(torch_threads or 1)
+        start_server_for(listed, workers, torch_threads)
     ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
-    if workers > 1:  # a grid of DDP runs is refused at once
+    if workers > 1:  # a grid of DDP runs is refused at once (0: the grid's size is not known yet)
+        from emofuse.train.parallel import check_grid_placement
+
         check_grid_placement(ordered, workers)
     check_models_loadable(ordered)  # before folds and features: a missing model costs a second, not minutes
     return ordered
