@@ -119,3 +119,25 @@ def test_frame_dropout_is_dropout() -> None:
     out = drop(z)
     out.sum().backward()
     assert torch.equal(z.grad, out.detach())  # gradient = the mask times the scale
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_trace_keeps_the_padded_path(nnh) -> None:
+    """A trace (the ONNX export) of a ragged batch must not bake that batch's frame positions into the graph."""
+    branch = _branches()["pepino_audio"].eval()
+    x, mask, _ = nnh.ragged_batch(LENGTHS, dim=6, pad_to=40)
+
+    class Embedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.branch = branch
+
+        def forward(self, a: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+            return self.branch(a, m)["embedding"]
+
+    with torch.no_grad():
+        traced = torch.jit.trace(Embedding(), (x, mask), check_trace=False)
+        other_x, other_mask, _ = nnh.ragged_batch([3, 40, 12, 7, 18, 25], dim=6, pad_to=40, seed=5)
+        torch.testing.assert_close(
+            traced(other_x, other_mask), branch(other_x, other_mask)["embedding"], rtol=1e-4, atol=1e-5
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -203,7 +204,7 @@ class Conv1dBranch(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> BranchOutput:
         mask = check_inputs(x, mask)
-        packing = self._packing(mask) if x.device.type == "cpu" else None
+        packing = self._packing(mask) if x.device.type == "cpu" and not torch.jit.is_tracing() else None
         if (
             packing is not None
         ):  # a batch of mixed lengths on a CPU: its real frames only (emofuse.nn.packing)
@@ -222,7 +223,8 @@ class Conv1dBranch(nn.Module):
         return {"embedding": self.pool(h, mask), "frames": h, "mask": mask}
 
     def _packing(self, mask: Tensor) -> FramePacking | None:
-        """One packing for every block: zeros enough for the widest kernel's 'same' padding."""
+        """One packing for every block: zeros enough for the widest kernel's 'same' padding. Never while
+        tracing (ONNX export): a trace would keep this batch's frame positions as constants."""
         left = max(block.pad[0] for block in self.convs)
         right = max(block.pad[1] for block in self.convs)
         return FramePacking.plan(mask, left, right)
