@@ -176,3 +176,22 @@ def test_emofuse_run_rejects_a_bad_recipe_before_any_work(tmp_path: Path) -> Non
     assert isinstance(typo.exception, ConfigError) and "branch 'txt', which none of the recipes has" in str(
         typo.exception
     )
+
+
+def test_emofuse_run_starts_no_worker_server_for_a_recipe_it_rejects(tmp_path: Path) -> None:
+    """A branch parameter the model check refuses stops the command before the grid's worker server starts
+    (the server would hold the command's output open while it imports torch)."""
+    pytest.importorskip("psutil")
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"utterance_id": "a", "audio_path": "a.wav", "speaker": "s1", "label": "angry"}\n')
+    script = (
+        "import sys, psutil\n"
+        "from emofuse.cli.main import main\n"
+        f"sys.argv = ['emofuse', 'run', 'pepino2020/audio', '--corpus', {str(corpus)!r}, '--out', "
+        f"{str(tmp_path / 'o')!r}, '--workers', '2', '--set', 'model.branches.audio.params.filtrs=[8]']\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    code = stop.code\n"
+        "print(code, len(psutil.Process().children(recursive=True)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "filtrs" in done.stderr
+    assert done.stdout.split() == ["2", "0"]

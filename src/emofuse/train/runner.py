@@ -232,14 +232,17 @@ def _checked_systems(
 ) -> list[Recipe]:
     """Every check that needs no features, before any work: recipes, text source, grid placement, models.
 
-    With ``workers`` > 1 it also starts the grid's worker server, so that its imports overlap what follows.
+    With ``workers`` > 1 it also starts the grid's worker server once the recipes passed their checks, so that
+    its imports overlap what follows.
     """
-    listed = [recipes] if isinstance(recipes, Recipe) else list(recipes)
-    if workers != 1:  # first, so that the workers' imports overlap the checks, folds and feature extraction
+    checked = _check_recipes(recipes, folds)
+    if (
+        workers != 1
+    ):  # so that the workers' imports overlap the remaining checks, folds and feature extraction
         from emofuse.train.parallel import start_server_for
 
-        start_server_for(listed, workers, torch_threads)
-    ordered = [reconcile_text_source(r, transcripts, accept) for r in _check_recipes(recipes, folds)]
+        start_server_for(checked, workers, torch_threads)
+    ordered = [reconcile_text_source(r, transcripts, accept) for r in checked]
     if workers > 1:  # a grid of DDP runs is refused at once (0: the grid's size is not known yet)
         from emofuse.train.parallel import check_grid_placement
 
