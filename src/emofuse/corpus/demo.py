@@ -312,18 +312,25 @@ def plan_demo_corpus(
     return plan
 
 
-def _synthesise(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
-    """Speak one planned utterance into ``wav_path`` (:func:`emofuse.synth.speak` writes atomically)."""
+def speak_planned(item: dict[str, object], ssml: str, wav_path: Path, sample_rate_hz: int) -> None:
+    """Speak ``ssml`` into ``wav_path`` with a planned utterance's voice, speed, pitch and amplitude
+    (:func:`emofuse.synth.speak` writes atomically); both demo corpora synthesise through it."""
     speak(
-        _ssml(str(item["transcript"]), str(item["pitch_range"]), int(item["pause_ms"])),  # type: ignore[arg-type]
+        ssml,
         wav_path,
         voice=str(item["voice"]),
-        speed_wpm=int(item["speed_wpm"]),  # type: ignore[arg-type]
-        pitch=int(item["pitch"]),  # type: ignore[arg-type]
-        amplitude=int(item["amplitude"]),  # type: ignore[arg-type]
+        speed_wpm=int(item["speed_wpm"]),  # type: ignore[call-overload]
+        pitch=int(item["pitch"]),  # type: ignore[call-overload]
+        amplitude=int(item["amplitude"]),  # type: ignore[call-overload]
         ssml=True,
         sample_rate_hz=sample_rate_hz,
     )
+
+
+def _synthesise(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
+    """Speak one planned utterance into ``wav_path``, its pitch range and pause as SSML."""
+    ssml = _ssml(str(item["transcript"]), str(item["pitch_range"]), int(item["pause_ms"]))  # type: ignore[call-overload]
+    speak_planned(item, ssml, wav_path, sample_rate_hz)
 
 
 def make_demo_corpus(

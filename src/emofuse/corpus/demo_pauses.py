@@ -41,9 +41,9 @@ from emofuse.corpus.demo import (
     TOPICS,
     build_spoken_corpus,
     session_of,
+    speak_planned,
 )
 from emofuse.errors import CorpusError
-from emofuse.synth import speak
 
 PAUSE_DEMO_VERSION = 1
 LEVELS: dict[str, float] = {"low": 2.5, "mid": 4.0, "high": 5.5}  # latent arousal centre per level
@@ -179,15 +179,6 @@ PAUSE_DEMO_COLUMNS = tuple(c for c in DEMO_COLUMNS if c != "script")  # its sent
 
 
 def _speak(item: dict[str, object], wav_path: Path, sample_rate_hz: int) -> None:
-    """Speak one planned utterance, its breaks as SSML (:func:`emofuse.synth.speak` writes atomically)."""
+    """Speak one planned utterance, its breaks as SSML."""
     pauses = {int(g): int(ms) for g, ms in item["pauses_ms"].items()}  # type: ignore[attr-defined]
-    speak(
-        pause_ssml(str(item["transcript"]), pauses),
-        wav_path,
-        voice=str(item["voice"]),
-        speed_wpm=int(item["speed_wpm"]),  # type: ignore[call-overload]
-        pitch=int(item["pitch"]),  # type: ignore[call-overload]
-        amplitude=int(item["amplitude"]),  # type: ignore[call-overload]
-        ssml=True,
-        sample_rate_hz=sample_rate_hz,
-    )
+    speak_planned(item, pause_ssml(str(item["transcript"]), pauses), wav_path, sample_rate_hz)
