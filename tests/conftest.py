@@ -144,17 +144,29 @@ TINY_BERT_WORDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random BERT (2 layers, hidden 16) saved without an MLM head."""
+def _save_tiny_bert(out: Path, words: list[str], hidden_size: int, seed: int) -> Path:
+    """A random BERT (2 layers, 2 heads, ``hidden_size``; feed-forward and positions twice that) with the
+    wordpiece vocabulary ``words``, saved to ``out`` like a hub model, without an MLM head."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("bert")
-    (out / "vocab.txt").write_text("\n".join(TINY_BERT_WORDS) + "\n", encoding="utf-8")
+    torch.manual_seed(seed)
+    (out / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    # positional: vocab_file= is ignored in transformers 5 (OFFLINE.md)
     BertTokenizer(str(out / "vocab.txt")).save_pretrained(out)
-    cfg = BertConfig(vocab_size=len(TINY_BERT_WORDS), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    cfg = BertConfig(vocab_size=len(words), hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=2 * hidden_size, max_position_embeddings=2 * hidden_size)  # fmt: skip
     BertModel(cfg).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def save_tiny_bert() -> Callable[[Path, list[str], int, int], Path]:
+    """``save_tiny_bert(out, words, hidden_size, seed)``: the one way the tests build a tiny BERT directory."""
+    return _save_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random BERT (2 layers, hidden 16) saved without an MLM head."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("bert"), TINY_BERT_WORDS, hidden_size=16, seed=0)

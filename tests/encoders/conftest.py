@@ -107,24 +107,6 @@ VOCAB = [
 
 
 @pytest.fixture(scope="session")
-def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, save_tiny_bert) -> Path:
     """A random BERT (2 layers, hidden 32) with a small wordpiece vocabulary, saved like a hub model."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    torch.manual_seed(2)
-    out = tmp_path_factory.mktemp("tiny_bert")
-    vocab = out / "vocab.txt"
-    vocab.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    tok = BertTokenizer(str(vocab))  # positional: vocab_file= is ignored in transformers 5 (OFFLINE.md)
-    tok.save_pretrained(out)
-    cfg = BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(cfg).save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), VOCAB, 32, 2)
