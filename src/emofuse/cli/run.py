@@ -184,13 +184,9 @@ def run(
     from emofuse.corpus.table import read_table
     from emofuse.encoders import FeatureStore
     from emofuse.train._nn_adapter import check_model_config
-    from emofuse.train.parallel import start_server_for
 
     for r in loaded:
         check_model_config(r.model)
-    # a recipe that passed its checks: the workers' imports now overlap everything that follows (a bad one
-    # stops above with nothing started, so the command's output closes at once)
-    start_server_for(loaded, workers, threads)
     table = read_table(corpus)
     folds: Any = splits
     train_table = table  # what a packaged model may be trained on (never the --test-corpus)
